@@ -1,0 +1,140 @@
+#include "autoconf.h"
+
+#include "core/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum log_level log_min_level = LOG_LEVEL_INFO;
+static char log_request_id[80];
+
+static const char *const log_level_names[] = {
+	[LOG_LEVEL_DEBUG] = "debug",
+	[LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_WARN] = "warning",
+	[LOG_LEVEL_ERROR] = "error",
+};
+
+int log_level_parse(const char *name, enum log_level *out)
+{
+	static const struct { const char *name; enum log_level level; } names[] = {
+		{ "debug", LOG_LEVEL_DEBUG }, { "info", LOG_LEVEL_INFO },
+		{ "warning", LOG_LEVEL_WARN }, { "warn", LOG_LEVEL_WARN },
+		{ "error", LOG_LEVEL_ERROR },
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (strcasecmp(name, names[i].name) == 0) {
+			*out = names[i].level;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void log_set_level(enum log_level level)
+{
+	log_min_level = level;
+}
+
+int log_enabled(enum log_level level)
+{
+	return level >= log_min_level;
+}
+
+void log_set_request_id(const char *request_id)
+{
+	if (request_id == NULL)
+		log_request_id[0] = '\0';
+	else
+		snprintf(log_request_id, sizeof log_request_id, "%s", request_id);
+}
+
+static void log_timestamp(char *out, size_t len)
+{
+	struct timeval tv;
+	struct tm tm;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, len - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
+}
+
+/* One write(2) per line so that lines of concurrent workers never mix. */
+static void log_write_line(const char *line)
+{
+	size_t len = strlen(line);
+	char stackbuf[4096];
+	char *out = len + 2 <= sizeof stackbuf ? stackbuf : malloc(len + 2);
+	if (out == NULL)
+		return;
+	memcpy(out, line, len);
+	out[len] = '\n';
+	size_t off = 0;
+	while (off < len + 1) {
+		ssize_t w = write(STDERR_FILENO, out + off, len + 1 - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	if (out != stackbuf)
+		free(out);
+}
+
+void log_emit(enum log_level level, const char *logger, const char *message,
+    cJSON *fields)
+{
+	if (!log_enabled(level)) {
+		cJSON_Delete(fields);
+		return;
+	}
+	char ts[40];
+	log_timestamp(ts, sizeof ts);
+	cJSON *o = cJSON_CreateObject();
+	if (o == NULL) {
+		cJSON_Delete(fields);
+		return;
+	}
+	cJSON_AddStringToObject(o, "timestamp", ts);
+	cJSON_AddStringToObject(o, "level", log_level_names[level]);
+	cJSON_AddStringToObject(o, "logger", logger);
+	cJSON_AddStringToObject(o, "message", message);
+	if (log_request_id[0] != '\0' &&
+	    (fields == NULL || !cJSON_HasObjectItem(fields, "request_id")))
+		cJSON_AddStringToObject(o, "request_id", log_request_id);
+	if (fields != NULL) {
+		cJSON *f = fields->child;
+		while (f != NULL) {
+			cJSON *next = f->next;
+			cJSON_DetachItemViaPointer(fields, f);
+			cJSON_AddItemToObject(o, f->string, f);
+			f = next;
+		}
+		cJSON_Delete(fields);
+	}
+	char *line = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (line != NULL) {
+		log_write_line(line);
+		cJSON_free(line);
+	}
+}
+
+void log_write(enum log_level level, const char *logger, const char *fmt, ...)
+{
+	if (!log_enabled(level))
+		return;
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_emit(level, logger, msg, NULL);
+}

@@ -1,0 +1,37 @@
+/* Structured logging: one JSON object per line on stderr (journald keeps it),
+ * with timestamp, level, logger, message, the current request id when there
+ * is one, and any context fields. Callers never pass a password, token, OTP,
+ * secret or card detail. */
+#ifndef GALA_LOG_H
+#define GALA_LOG_H
+
+#include <cjson/cJSON.h>
+
+enum log_level {
+	LOG_LEVEL_DEBUG,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_ERROR,
+};
+
+/* Returns 0 and sets *out, or -1 for an unknown name. */
+int log_level_parse(const char *name, enum log_level *out);
+void log_set_level(enum log_level level);
+int log_enabled(enum log_level level);
+
+/* The request id added to every line until cleared with NULL. */
+void log_set_request_id(const char *request_id);
+
+/* Writes one line; takes ownership of fields (a JSON object or NULL). */
+void log_emit(enum log_level level, const char *logger, const char *message,
+    cJSON *fields);
+
+void log_write(enum log_level level, const char *logger, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_debug(logger, ...) log_write(LOG_LEVEL_DEBUG, logger, __VA_ARGS__)
+#define log_info(logger, ...) log_write(LOG_LEVEL_INFO, logger, __VA_ARGS__)
+#define log_warn(logger, ...) log_write(LOG_LEVEL_WARN, logger, __VA_ARGS__)
+#define log_error(logger, ...) log_write(LOG_LEVEL_ERROR, logger, __VA_ARGS__)
+
+#endif

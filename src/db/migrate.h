@@ -1,0 +1,15 @@
+/* gala migrate: applies schema/NNNN_name.sql in order, each in its own
+ * transaction, recorded in schema_migrations with its SHA-256, under an
+ * advisory lock so that two hosts never migrate at once. A file changed
+ * after it was applied stops everything. Run it against Postgres directly,
+ * not through a transaction-pooling PgBouncer (the lock is session-level). */
+#ifndef GALA_MIGRATE_H
+#define GALA_MIGRATE_H
+
+/* Returns 0 when the schema is up to date, 1 on any error (logged). */
+int migrate_run(const char *conninfo, const char *schema_dir, int connect_timeout_s);
+
+/* Checks that a file name is NNNN_name.sql (4 digits, [a-z0-9_] name). */
+int migrate_name_valid(const char *name);
+
+#endif

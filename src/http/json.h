@@ -1,0 +1,23 @@
+/* JSON request bodies: strict parsing (valid UTF-8, one object, no
+ * duplicate keys, nothing after it) and typed field access for validation. */
+#ifndef GALA_JSON_H
+#define GALA_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "http/request.h"
+
+bool utf8_valid(const char *s, size_t len);
+
+/* Parses req->body into req->json (owned by the arena). On failure sets a
+ * 400 (malformed, with the byte position) or 422 (not an object) response
+ * and returns -1. */
+int json_parse_request(struct request *req);
+
+/* Adds a string member, or null when value is NULL. */
+void json_add_string_or_null(cJSON *obj, const char *name, const char *value);
+
+#endif

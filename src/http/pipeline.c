@@ -1,0 +1,89 @@
+#include "autoconf.h"
+
+#include "http/pipeline.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "http/json.h"
+#include "http/response.h"
+
+static bool method_has_body(const char *m)
+{
+	return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0 ||
+	    strcmp(m, "DELETE") == 0;
+}
+
+/* application/json, optionally with parameters; a charset other than UTF-8
+ * is refused since JSON bodies are UTF-8 by definition (RFC 8259). */
+static bool content_type_is_json(const char *ct)
+{
+	if (ct == NULL)
+		return false;
+	while (*ct == ' ')
+		ct++;
+	size_t n = strlen("application/json");
+	if (strncasecmp(ct, "application/json", n) != 0)
+		return false;
+	const char *rest = ct + n;
+	while (*rest == ' ')
+		rest++;
+	if (*rest == '\0')
+		return true;
+	if (*rest != ';')
+		return false;
+	const char *cs = strcasestr(rest, "charset=");
+	if (cs == NULL)
+		return true;
+	cs += strlen("charset=");
+	if (*cs == '"')
+		cs++;
+	return strncasecmp(cs, "utf-8", 5) == 0 || strncasecmp(cs, "utf8", 4) == 0;
+}
+
+static int stage_body(struct request *req)
+{
+	if (req->body_too_large) {
+		http_respond_error(req, GE_PAYLOAD_TOO_LARGE, NULL,
+		    "the request body is larger than %d bytes", gala_config->max_body_bytes);
+		return -1;
+	}
+	if (!method_has_body(req->method) || req->body_len == 0)
+		return 0;
+	if (!content_type_is_json(request_header(req, "Content-Type"))) {
+		http_respond_error(req, GE_UNSUPPORTED_MEDIA_TYPE, NULL, NULL);
+		return -1;
+	}
+	if (req->route->flags & ROUTE_RAW_BODY)
+		return 0;
+	return json_parse_request(req);
+}
+
+void pipeline_run(struct request *req, const struct route *table, size_t n)
+{
+	char allow[128];
+	switch (router_match(table, n, req, allow, sizeof allow)) {
+	case ROUTER_NOT_FOUND:
+		http_respond_error(req, GE_NOT_FOUND, NULL, "no route for %s", req->path);
+		return;
+	case ROUTER_METHOD_NOT_ALLOWED:
+		http_respond_error(req, GE_METHOD_NOT_ALLOWED, NULL,
+		    "%s is not allowed on %s", req->method, req->path);
+		response_header(req, "Allow", allow);
+		return;
+	case ROUTER_MATCH:
+		break;
+	}
+	if (stage_body(req) != 0)
+		return;
+	req->route->handler(req);
+	if (req->resp.status == 0) {
+		log_error("gala.pipeline", "handler of %s %s set no response",
+		    req->route->method, req->route->pattern);
+		http_respond_error(req, GE_INTERNAL, NULL, NULL);
+	}
+}

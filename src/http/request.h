@@ -1,0 +1,81 @@
+/* One HTTP request as the worker sees it: the FastCGI params, the body, the
+ * matched route and the response being built. Everything hangs off the
+ * request's arena and dies with it. */
+#ifndef GALA_REQUEST_H
+#define GALA_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/arena.h"
+#include "http/errors.h"
+
+#define REQUEST_MAX_PATH_PARAMS 4
+#define RESPONSE_MAX_HEADERS 24
+
+struct route;
+struct auth_user;
+
+struct response_header {
+	const char *name;
+	const char *value;
+};
+
+struct response {
+	int status;                  /* 0 until a response is set */
+	const char *content_type;    /* NULL: no body */
+	const char *body;
+	size_t body_len;
+	struct response_header headers[RESPONSE_MAX_HEADERS];
+	int nheaders;
+	enum gala_error error;       /* what an error response said, for the pipeline */
+};
+
+struct request {
+	arena_t *arena;
+	char **envp;                 /* FastCGI params, NULL-terminated NAME=VALUE */
+	const char *method;
+	const char *path;
+	const char *query;           /* without '?', "" when none */
+	const char *request_id;
+	const char *remote_addr;
+	const char *client_ip;
+	const char *body;            /* NUL-terminated, may be NULL when empty */
+	size_t body_len;
+	bool body_too_large;         /* CONTENT_LENGTH above MAX_BODY_BYTES: not read */
+	cJSON *json;                 /* parsed body of JSON routes, else NULL */
+	const struct route *route;
+	const char *path_params[REQUEST_MAX_PATH_PARAMS];
+	int npath_params;
+	struct auth_user *user;      /* the authenticated caller, or NULL */
+	const char *log_user_id;     /* for the access log */
+	long long started_us;
+	struct response resp;
+};
+
+/* Fills the request from FastCGI params and a body already read into the
+ * arena. Never fails: missing params read as empty strings. */
+void request_init(struct request *req, arena_t *arena, char **envp,
+    const char *body, size_t body_len);
+
+/* A FastCGI param by exact name (REQUEST_METHOD, HTTP_COOKIE...) or NULL. */
+const char *request_env(const struct request *req, const char *name);
+
+/* An HTTP request header by its usual name ("X-CSRF-Token"), or NULL. */
+const char *request_header(const struct request *req, const char *name);
+
+/* The percent-decoded value of a query parameter, or NULL when absent (an
+ * empty value "?limit=" reads as ""). */
+const char *request_query(const struct request *req, const char *key);
+
+/* The value of a cookie, or NULL. */
+const char *request_cookie(const struct request *req, const char *name);
+
+/* True when s is a usable request id: 1..64 of [A-Za-z0-9._-]. */
+bool request_id_valid(const char *s);
+
+long long now_us(void);
+
+#endif

@@ -1,0 +1,124 @@
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <sodium.h>
+
+#include "api/routes.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "db/migrate.h"
+#include "server/master.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: gala COMMAND [ARGS]\n"
+	    "\n"
+	    "commands:\n"
+	    "  serve                 run the FastCGI worker pool (LISTEN or systemd socket)\n"
+	    "  migrate               apply schema/NNNN_*.sql migrations\n"
+	    "  check-config [--list] validate the environment; --list prints every setting\n"
+	    "  --version             print the version\n"
+	    "  --help                this text\n"
+	    "\n"
+	    "Settings come from the environment (and ENV_FILE); see etc/gala.env.example.\n");
+}
+
+/* Loads and validates the configuration; production guards included. */
+static int load_config(struct config *cfg)
+{
+	char err[512];
+	if (config_load(cfg, err, sizeof err) != 0) {
+		log_error("gala.config", "%s", err);
+		return -1;
+	}
+	enum log_level lvl;
+	if (log_level_parse(cfg->log_level, &lvl) == 0)
+		log_set_level(lvl);
+	if (config_check_production(cfg, err, sizeof err) != 0) {
+		log_error("gala.config", "refusing to start: %s", err);
+		config_free(cfg);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_check_config(int argc, char **argv)
+{
+	if (argc > 2 && strcmp(argv[2], "--list") == 0) {
+		config_print_table();
+		return 0;
+	}
+	struct config cfg;
+	if (load_config(&cfg) != 0)
+		return 1;
+	printf("configuration ok (ENVIRONMENT=%s, WORKERS=%d, LISTEN=%s)\n",
+	    config_environment_name(cfg.environment), cfg.workers, cfg.listen);
+	if (cfg.secret_key_generated)
+		printf("note: SECRET_KEY is not set; a random key is generated at each start\n");
+	if (cfg.stripe_secret_key == NULL)
+		printf("note: STRIPE_SECRET_KEY is not set; money routes answer 503\n");
+	config_free(&cfg);
+	return 0;
+}
+
+static int cmd_migrate(void)
+{
+	struct config cfg;
+	if (load_config(&cfg) != 0)
+		return 1;
+	int rc = migrate_run(cfg.migration_database_url, cfg.schema_dir, cfg.db_pool_timeout);
+	config_free(&cfg);
+	return rc;
+}
+
+static int cmd_serve(void)
+{
+	struct config cfg;
+	if (load_config(&cfg) != 0)
+		return 1;
+	return master_run(&cfg, api_routes, api_routes_count);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+		printf("gala %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (sodium_init() < 0) {
+		log_error("gala", "libsodium failed to initialise");
+		return 1;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		log_error("gala", "libcurl failed to initialise");
+		return 1;
+	}
+	int rc;
+	if (strcmp(cmd, "serve") == 0)
+		rc = cmd_serve();
+	else if (strcmp(cmd, "migrate") == 0)
+		rc = cmd_migrate();
+	else if (strcmp(cmd, "check-config") == 0)
+		rc = cmd_check_config(argc, argv);
+	else {
+		fprintf(stderr, "gala: unknown command '%s'\n\n", cmd);
+		usage(stderr);
+		rc = 2;
+	}
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,36 @@
+/* Shared memory between the master and its workers: one slot per worker,
+ * written by the worker (ready, busy since, route) and read by the master to
+ * find stuck requests. */
+#ifndef GALA_SCOREBOARD_H
+#define GALA_SCOREBOARD_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SCOREBOARD_SLOTS 512
+
+struct worker_slot {
+	pid_t pid;                     /* 0: free (master-owned fields below) */
+	unsigned generation;
+	int term_sent;
+	long long spawned_ms;
+	long long respawn_after_ms;    /* backoff after a crash */
+	int crashes;
+	/* written by the worker */
+	volatile sig_atomic_t ready;
+	volatile long long busy_since_ms;   /* 0: idle */
+	char route[96];
+	unsigned long long requests;
+};
+
+struct scoreboard {
+	struct worker_slot slots[SCOREBOARD_SLOTS];
+};
+
+/* Maps an anonymous shared region inherited by the workers, or NULL. */
+struct scoreboard *scoreboard_create(void);
+
+long long monotonic_ms(void);
+
+#endif

@@ -1,0 +1,194 @@
+#include "autoconf.h"
+
+#include "server/worker.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "db/db.h"
+#include "http/pipeline.h"
+#include "http/request.h"
+#include "http/response.h"
+
+#define WORKER_ARENA_CHUNK (64 * 1024)
+#define RESPONSE_MAX_BYTES (16u * 1024 * 1024)
+
+static volatile sig_atomic_t worker_stop;
+
+static void worker_on_term(int sig)
+{
+	(void)sig;
+	worker_stop = 1;
+}
+
+/* SIGTERM stays blocked except while the worker waits for a connection, so
+ * a request in flight always finishes before the worker exits. */
+static void worker_signals(sigset_t *wait_mask)
+{
+	struct sigaction sa = { .sa_handler = worker_on_term };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+
+	sigset_t block;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_SETMASK, &block, NULL);
+	sigemptyset(wait_mask);
+}
+
+/* Waits until there is a request to read: on the connection nginx keeps
+ * open (fastcgi_keep_conn), or on a new connection. A worker holding an idle
+ * kept connection still watches the listening socket and gives the kept
+ * connection up when a new one waits, so that a connection nginx opened
+ * while every worker sat on a kept one is never left unserved.
+ * Returns 1 when fr->ipcFd has data, 0 to look again. */
+static int worker_wait(FCGX_Request *fr, int listen_fd, const sigset_t *wait_mask)
+{
+	struct pollfd pfd[2];
+	int n = 0, kept = fr->ipcFd >= 0;
+	if (kept)
+		pfd[n++] = (struct pollfd){ .fd = fr->ipcFd, .events = POLLIN };
+	pfd[n++] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
+	if (ppoll(pfd, (nfds_t)n, NULL, wait_mask) < 0)
+		return 0;
+	if (kept && pfd[0].revents != 0)
+		return 1;
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (kept)
+		close(fr->ipcFd);
+	/* libfcgi reads a request from ipcFd when it is set; keepConnection
+	 * stops FCGX_Accept_r from closing the fd we just handed it. */
+	fr->ipcFd = fd;
+	fr->keepConnection = 1;
+	return 1;
+}
+
+static void access_log(const struct request *req)
+{
+	cJSON *f = cJSON_CreateObject();
+	cJSON_AddStringToObject(f, "request_id", req->request_id);
+	cJSON_AddStringToObject(f, "method", req->method);
+	cJSON_AddStringToObject(f, "path", req->path);
+	cJSON_AddNumberToObject(f, "status_code", req->resp.status);
+	cJSON_AddNumberToObject(f, "duration_ms",
+	    (double)((now_us() - req->started_us) / 10) / 100.0);
+	cJSON_AddStringToObject(f, "client_ip", req->client_ip);
+	if (req->log_user_id != NULL)
+		cJSON_AddStringToObject(f, "user_id", req->log_user_id);
+	else
+		cJSON_AddNullToObject(f, "user_id");
+	enum log_level lvl = req->resp.status >= 500 ? LOG_LEVEL_ERROR : LOG_LEVEL_INFO;
+	log_emit(lvl, "gala.access", "request", f);
+}
+
+/* Reads CONTENT_LENGTH bytes of body into the arena, unless there are more
+ * than MAX_BODY_BYTES (then the pipeline answers 413). */
+static void worker_handle(FCGX_Request *fr, arena_t *arena, struct worker_slot *slot,
+    const struct route *table, size_t nroutes)
+{
+	const char *cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
+	long long clen = cl && *cl ? strtoll(cl, NULL, 10) : 0;
+	char *body = NULL;
+	size_t body_len = 0;
+	int too_large = clen > gala_config->max_body_bytes;
+	if (clen > 0 && !too_large) {
+		body = arena_alloc(arena, (size_t)clen + 1);
+		int got = FCGX_GetStr(body, (int)clen, fr->in);
+		body_len = got > 0 ? (size_t)got : 0;
+		body[body_len] = '\0';
+	}
+	/* Drain what is left so that closing never resets a connection nginx
+	 * is still writing to. */
+	char sink[4096];
+	while (FCGX_GetStr(sink, sizeof sink, fr->in) > 0)
+		;
+
+	struct request req;
+	request_init(&req, arena, fr->envp, body, body_len);
+	req.body_too_large = too_large;
+	log_set_request_id(req.request_id);
+	snprintf(slot->route, sizeof slot->route, "%s %s", req.method, req.path);
+
+	if (clen > 0 && !too_large && body_len != (size_t)clen)
+		http_respond_error(&req, GE_BAD_REQUEST, NULL, "the request body was cut short");
+	else
+		pipeline_run(&req, table, nroutes);
+	db_request_done();
+
+	buf_t out;
+	buf_init(&out, RESPONSE_MAX_BYTES);
+	if (response_serialize(&req, &out) != 0) {
+		buf_clear(&out);
+		req.resp = (struct response){ 0 };
+		http_respond_error(&req, GE_INTERNAL, NULL, NULL);
+		response_serialize(&req, &out);
+	}
+	FCGX_PutStr(out.data, (int)out.len, fr->out);
+	buf_free(&out);
+	access_log(&req);
+	log_set_request_id(NULL);
+}
+
+int worker_run(int listen_fd, struct worker_slot *slot,
+    const struct route *table, size_t nroutes)
+{
+	sigset_t wait_mask;
+	worker_signals(&wait_mask);
+	const struct config *cfg = gala_config;
+	db_configure(cfg->database_url, cfg->db_pool_timeout, cfg->db_statement_timeout_ms);
+
+	if (FCGX_Init() != 0) {
+		log_error("gala.worker", "FCGX_Init failed");
+		return 1;
+	}
+	FCGX_Request fr;
+	FCGX_InitRequest(&fr, listen_fd, 0);
+	arena_t *arena = arena_new(WORKER_ARENA_CHUNK);
+	unsigned long long served = 0;
+	slot->ready = 1;
+
+	while (!worker_stop) {
+		if (cfg->max_requests_per_worker > 0 &&
+		    served >= (unsigned long long)cfg->max_requests_per_worker) {
+			log_info("gala.worker", "recycling after %llu requests", served);
+			break;
+		}
+		if (!worker_wait(&fr, listen_fd, &wait_mask))
+			continue;
+		if (FCGX_Accept_r(&fr) < 0)
+			continue;
+		slot->busy_since_ms = monotonic_ms();
+		worker_handle(&fr, arena, slot, table, nroutes);
+		/* The body was drained above: skip libfcgi's lingering close. */
+		fr.detached = 1;
+		FCGX_Finish_r(&fr);
+		slot->busy_since_ms = 0;
+		slot->requests++;
+		served++;
+		arena_reset(arena);
+	}
+	if (fr.ipcFd >= 0)
+		close(fr.ipcFd);
+	arena_free(arena);
+	db_disconnect();
+	db_configure(NULL, 0, 0);
+	return 0;
+}

@@ -1,0 +1,425 @@
+/* Unit tests: pure functions, nothing running. */
+#include "autoconf.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "http/json.h"
+#include "http/pipeline.h"
+#include "http/request.h"
+#include "http/response.h"
+#include "http/router.h"
+
+static struct config unit_cfg;
+static arena_t *A;
+
+static void setup(void)
+{
+	A = arena_new(4096);
+	memset(&unit_cfg, 0, sizeof unit_cfg);
+	unit_cfg.max_body_bytes = 65536;
+	unit_cfg.trusted_proxies = "";
+	gala_config = &unit_cfg;
+}
+
+static void teardown(void)
+{
+	arena_free(A);
+}
+
+/* A request as nginx would pass it. */
+static void make_request(struct request *req, const char *method, const char *uri,
+    const char *content_type, const char *body, char **extra)
+{
+	char **envp = arena_calloc(A, 16, sizeof *envp);
+	int n = 0;
+	envp[n++] = arena_printf(A, "REQUEST_METHOD=%s", method);
+	envp[n++] = arena_printf(A, "REQUEST_URI=%s", uri);
+	const char *q = strchr(uri, '?');
+	envp[n++] = arena_printf(A, "DOCUMENT_URI=%.*s", q ? (int)(q - uri) : (int)strlen(uri), uri);
+	envp[n++] = arena_printf(A, "QUERY_STRING=%s", q ? q + 1 : "");
+	envp[n++] = arena_strdup(A, "REMOTE_ADDR=203.0.113.7");
+	envp[n++] = arena_strdup(A, "REQUEST_ID=0123456789abcdef0123456789abcdef");
+	if (content_type != NULL)
+		envp[n++] = arena_printf(A, "CONTENT_TYPE=%s", content_type);
+	for (; extra != NULL && *extra != NULL; extra++)
+		envp[n++] = *extra;
+	request_init(req, A, envp, body, body ? strlen(body) : 0);
+}
+
+static void h_ok(struct request *req)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", req->npath_params > 0 ? req->path_params[0] : "");
+	response_json(req, 200, o);
+}
+
+static const struct route table[] = {
+	{ "GET", "/api/things", h_ok, AUTH_NONE, 0, RATE_NONE, 0 },
+	{ "POST", "/api/things", h_ok, AUTH_NONE, 0, RATE_NONE, 0 },
+	{ "GET", "/api/things/{id}", h_ok, AUTH_NONE, 0, RATE_NONE, 0 },
+	{ "PATCH", "/api/things/{id}", h_ok, AUTH_NONE, 0, RATE_NONE, 0 },
+	{ "POST", "/api/things/{id}/accept", h_ok, AUTH_NONE, 0, RATE_NONE, 0 },
+};
+#define NT (sizeof table / sizeof table[0])
+
+static cJSON *resp_json(struct request *req)
+{
+	cJSON *j = cJSON_ParseWithLength(req->resp.body, req->resp.body_len);
+	ck_assert_ptr_nonnull(j);
+	return j;
+}
+
+static const char *err_code(cJSON *j)
+{
+	return cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "code")->valuestring;
+}
+
+START_TEST(router_matches_params)
+{
+	struct request req;
+	make_request(&req, "GET", "/api/things/abc-123", NULL, NULL, NULL);
+	char allow[64];
+	ck_assert_int_eq(router_match(table, NT, &req, allow, sizeof allow), ROUTER_MATCH);
+	ck_assert_str_eq(req.route->pattern, "/api/things/{id}");
+	ck_assert_int_eq(req.npath_params, 1);
+	ck_assert_str_eq(req.path_params[0], "abc-123");
+}
+END_TEST
+
+START_TEST(router_unknown_and_wrong_method)
+{
+	struct request req;
+	char allow[64];
+	make_request(&req, "GET", "/api/nothing", NULL, NULL, NULL);
+	ck_assert_int_eq(router_match(table, NT, &req, allow, sizeof allow), ROUTER_NOT_FOUND);
+	make_request(&req, "GET", "/api/things/", NULL, NULL, NULL);
+	ck_assert_int_eq(router_match(table, NT, &req, allow, sizeof allow), ROUTER_NOT_FOUND);
+	make_request(&req, "GET", "/api/things/x/y", NULL, NULL, NULL);
+	ck_assert_int_eq(router_match(table, NT, &req, allow, sizeof allow), ROUTER_NOT_FOUND);
+	make_request(&req, "DELETE", "/api/things/x", NULL, NULL, NULL);
+	ck_assert_int_eq(router_match(table, NT, &req, allow, sizeof allow),
+	    ROUTER_METHOD_NOT_ALLOWED);
+	ck_assert_str_eq(allow, "GET, HEAD, PATCH");
+	make_request(&req, "HEAD", "/api/things", NULL, NULL, NULL);
+	ck_assert_int_eq(router_match(table, NT, &req, allow, sizeof allow), ROUTER_MATCH);
+}
+END_TEST
+
+START_TEST(pipeline_404_405_envelope)
+{
+	struct request req;
+	make_request(&req, "GET", "/api/nope", NULL, NULL, NULL);
+	pipeline_run(&req, table, NT);
+	ck_assert_int_eq(req.resp.status, 404);
+	cJSON *j = resp_json(&req);
+	cJSON *e = cJSON_GetObjectItem(j, "error");
+	ck_assert_str_eq(cJSON_GetObjectItem(e, "type")->valuestring, "not_found");
+	ck_assert_str_eq(cJSON_GetObjectItem(e, "request_id")->valuestring,
+	    "0123456789abcdef0123456789abcdef");
+	cJSON_Delete(j);
+
+	make_request(&req, "PUT", "/api/things/1", NULL, NULL, NULL);
+	pipeline_run(&req, table, NT);
+	ck_assert_int_eq(req.resp.status, 405);
+	ck_assert_str_eq(req.resp.headers[0].name, "Allow");
+	ck_assert_str_eq(req.resp.headers[0].value, "GET, HEAD, PATCH");
+}
+END_TEST
+
+START_TEST(pipeline_body_checks)
+{
+	struct request req;
+	make_request(&req, "POST", "/api/things", "text/plain", "{}", NULL);
+	pipeline_run(&req, table, NT);
+	ck_assert_int_eq(req.resp.status, 415);
+
+	make_request(&req, "POST", "/api/things", "application/json; charset=latin1", "{}", NULL);
+	pipeline_run(&req, table, NT);
+	ck_assert_int_eq(req.resp.status, 415);
+
+	make_request(&req, "POST", "/api/things", "application/json", "{\"a\": [1, 2,}", NULL);
+	pipeline_run(&req, table, NT);
+	ck_assert_int_eq(req.resp.status, 400);
+	cJSON *j = resp_json(&req);
+	ck_assert_str_eq(err_code(j), "malformed_json");
+	ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "position")->valueint, 12);
+	cJSON_Delete(j);
+
+	make_request(&req, "POST", "/api/things", "application/json", "{} x", NULL);
+	pipeline_run(&req, table, NT);
+	ck_assert_int_eq(req.resp.status, 400);
+
+	make_request(&req, "POST", "/api/things", "application/json", "{\"a\":1,\"a\":2}", NULL);
+	pipeline_run(&req, table, NT);
+	ck_assert_int_eq(req.resp.status, 400);
+
+	make_request(&req, "POST", "/api/things", "application/json", "[1]", NULL);
+	pipeline_run(&req, table, NT);
+	ck_assert_int_eq(req.resp.status, 422);
+
+	make_request(&req, "POST", "/api/things", "Application/JSON; charset=UTF-8", "{\"a\":1}", NULL);
+	pipeline_run(&req, table, NT);
+	ck_assert_int_eq(req.resp.status, 200);
+	ck_assert_ptr_nonnull(req.json);
+
+	make_request(&req, "POST", "/api/things", "application/json", "{}", NULL);
+	req.body_too_large = true;
+	pipeline_run(&req, table, NT);
+	ck_assert_int_eq(req.resp.status, 413);
+	j = resp_json(&req);
+	ck_assert_str_eq(err_code(j), "payload_too_large");
+	cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(utf8_validation)
+{
+	ck_assert(utf8_valid("h\xc3\xa9llo", 6));
+	ck_assert(utf8_valid("\xf0\x9f\x8e\x89", 4));
+	ck_assert(!utf8_valid("\xc3", 1));
+	ck_assert(!utf8_valid("\xc0\xaf", 2));           /* overlong */
+	ck_assert(!utf8_valid("\xed\xa0\x80", 3));       /* surrogate */
+	ck_assert(!utf8_valid("\xff", 1));
+}
+END_TEST
+
+START_TEST(request_id_rules)
+{
+	struct request req;
+	char *good[] = { "HTTP_X_REQUEST_ID=client-id_1.2", NULL };
+	make_request(&req, "GET", "/api/things", NULL, NULL, good);
+	ck_assert_str_eq(req.request_id, "client-id_1.2");
+	char *bad[] = { "HTTP_X_REQUEST_ID=bad id\"<script>", NULL };
+	make_request(&req, "GET", "/api/things", NULL, NULL, bad);
+	ck_assert_str_eq(req.request_id, "0123456789abcdef0123456789abcdef");
+	ck_assert(!request_id_valid(""));
+	char long_id[70];
+	memset(long_id, 'a', 65);
+	long_id[65] = '\0';
+	ck_assert(!request_id_valid(long_id));
+	long_id[64] = '\0';
+	ck_assert(request_id_valid(long_id));
+}
+END_TEST
+
+START_TEST(query_and_headers)
+{
+	struct request req;
+	char *extra[] = { "HTTP_X_CSRF_TOKEN=tok", "HTTP_COOKIE=a=1; gala_session=xyz; b=2", NULL };
+	make_request(&req, "GET", "/api/things?limit=5&city=New%20York&empty=&plus=a+b", NULL, NULL, extra);
+	ck_assert_str_eq(request_query(&req, "limit"), "5");
+	ck_assert_str_eq(request_query(&req, "city"), "New York");
+	ck_assert_str_eq(request_query(&req, "empty"), "");
+	ck_assert_str_eq(request_query(&req, "plus"), "a b");
+	ck_assert_ptr_null(request_query(&req, "offset"));
+	ck_assert_str_eq(request_header(&req, "X-CSRF-Token"), "tok");
+	ck_assert_str_eq(request_cookie(&req, "gala_session"), "xyz");
+	ck_assert_ptr_null(request_cookie(&req, "gala"));
+}
+END_TEST
+
+START_TEST(client_ip_ignores_untrusted_forwarded_for)
+{
+	struct request req;
+	char *xff[] = { "HTTP_X_FORWARDED_FOR=1.2.3.4", NULL };
+	make_request(&req, "GET", "/api/things", NULL, NULL, xff);
+	ck_assert_str_eq(req.client_ip, "203.0.113.7");
+	unit_cfg.trusted_proxies = "10.0.0.1, 203.0.113.7";
+	char *chain[] = { "HTTP_X_FORWARDED_FOR=9.9.9.9, 198.51.100.2, 10.0.0.1", NULL };
+	make_request(&req, "GET", "/api/things", NULL, NULL, chain);
+	ck_assert_str_eq(req.client_ip, "198.51.100.2");
+}
+END_TEST
+
+START_TEST(response_serialization_is_safe)
+{
+	struct request req;
+	make_request(&req, "GET", "/api/things", NULL, NULL, NULL);
+	response_json(&req, 201, cJSON_CreateObject());
+	response_header(&req, "Location", "/api/things/1\r\nSet-Cookie: evil=1");
+	buf_t out;
+	buf_init(&out, 4096);
+	ck_assert_int_eq(response_serialize(&req, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out.data, "Status: 201 Created\r\n"));
+	ck_assert_ptr_nonnull(strstr(out.data, "X-Request-ID: 0123456789abcdef0123456789abcdef\r\n"));
+	ck_assert_ptr_null(strstr(out.data, "\r\nSet-Cookie"));
+	ck_assert_ptr_nonnull(strstr(out.data, "\r\n\r\n{}"));
+	buf_free(&out);
+}
+END_TEST
+
+START_TEST(buf_has_a_hard_maximum)
+{
+	buf_t b;
+	buf_init(&b, 8);
+	ck_assert_int_eq(buf_puts(&b, "12345678"), 0);
+	ck_assert_int_eq(buf_puts(&b, "9"), -1);
+	ck_assert_str_eq(b.data, "12345678");
+	buf_free(&b);
+}
+END_TEST
+
+static int deferred_runs;
+static void count_defer(void *p)
+{
+	(void)p;
+	deferred_runs++;
+}
+
+START_TEST(arena_reset_runs_deferred)
+{
+	arena_t *a = arena_new(1024);
+	deferred_runs = 0;
+	char *big = arena_alloc(a, 100000);
+	memset(big, 1, 100000);
+	arena_defer(a, count_defer, big);
+	ck_assert_str_eq(arena_printf(a, "%s-%d", "x", 42), "x-42");
+	arena_reset(a);
+	ck_assert_int_eq(deferred_runs, 1);
+	ck_assert_uint_eq(arena_used(a), 0);
+	arena_free(a);
+}
+END_TEST
+
+static void set_env(const char *k, const char *v)
+{
+	if (v)
+		setenv(k, v, 1);
+	else
+		unsetenv(k);
+}
+
+START_TEST(config_defaults_and_validation)
+{
+	struct config c;
+	char err[256];
+	set_env("ENV_FILE", NULL);
+	set_env("ENVIRONMENT", "development");
+	set_env("SECRET_KEY", NULL);
+	set_env("WORKERS", NULL);
+	set_env("MAX_BODY_BYTES", NULL);
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_int_eq(c.max_body_bytes, 65536);
+	ck_assert(c.workers >= 2);
+	ck_assert(c.secret_key_generated);
+	ck_assert_uint_eq(strlen(c.secret_key), 64);
+	ck_assert(c.rate_limit_enabled);
+	config_free(&c);
+
+	set_env("WORKERS", "zero");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "WORKERS"));
+	set_env("WORKERS", NULL);
+	set_env("RATE_LIMIT_ENABLED", "maybe");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), -1);
+	set_env("RATE_LIMIT_ENABLED", "false");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert(!c.rate_limit_enabled);
+	config_free(&c);
+	set_env("RATE_LIMIT_ENABLED", NULL);
+}
+END_TEST
+
+START_TEST(config_production_guards)
+{
+	struct config c;
+	char err[256];
+	set_env("ENV_FILE", NULL);
+	set_env("ENVIRONMENT", "production");
+	set_env("STRIPE_SECRET_KEY", "sk_live_x");
+	set_env("STRIPE_WEBHOOK_SECRET", "whsec_x");
+	set_env("FRONTEND_URL", "https://gala.example");
+	static const char *const bad[] = { NULL, "changeme", "short-but-random-ish",
+		"secret", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		set_env("SECRET_KEY", bad[i]);
+		ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+		ck_assert_msg(config_check_production(&c, err, sizeof err) == -1,
+		    "accepted SECRET_KEY %s", bad[i] ? bad[i] : "(unset)");
+		ck_assert_ptr_nonnull(strstr(err, "SECRET_KEY"));
+		config_free(&c);
+	}
+	set_env("SECRET_KEY", "Zq3v9LmP0xT7wRk2Hs5nB8yC4dF6gJ1e");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_int_eq(config_check_production(&c, err, sizeof err), 0);
+	config_free(&c);
+	set_env("STRIPE_SECRET_KEY", NULL);
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_int_eq(config_check_production(&c, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "STRIPE_SECRET_KEY"));
+	config_free(&c);
+	set_env("ENVIRONMENT", NULL);
+	set_env("SECRET_KEY", NULL);
+	set_env("STRIPE_WEBHOOK_SECRET", NULL);
+	set_env("FRONTEND_URL", NULL);
+}
+END_TEST
+
+START_TEST(config_env_file_overrides)
+{
+	struct config c;
+	char err[256];
+	char path[] = "/tmp/gala-envXXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	const char *text = "# comment\nWORKERS=7\nMAIL_FROM=\"Gala <hi@example.com>\"\n";
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	set_env("WORKERS", "3");
+	set_env("ENV_FILE", path);
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_int_eq(c.workers, 7);
+	ck_assert_str_eq(c.mail_from, "Gala <hi@example.com>");
+	config_free(&c);
+	unlink(path);
+	ck_assert_int_eq(config_load(&c, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "ENV_FILE"));
+	set_env("ENV_FILE", NULL);
+	set_env("WORKERS", NULL);
+}
+END_TEST
+
+static Suite *unit_suite(void)
+{
+	Suite *s = suite_create("unit");
+	TCase *tc = tcase_create("http");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, router_matches_params);
+	tcase_add_test(tc, router_unknown_and_wrong_method);
+	tcase_add_test(tc, pipeline_404_405_envelope);
+	tcase_add_test(tc, pipeline_body_checks);
+	tcase_add_test(tc, utf8_validation);
+	tcase_add_test(tc, request_id_rules);
+	tcase_add_test(tc, query_and_headers);
+	tcase_add_test(tc, client_ip_ignores_untrusted_forwarded_for);
+	tcase_add_test(tc, response_serialization_is_safe);
+	suite_add_tcase(s, tc);
+	TCase *core = tcase_create("core");
+	tcase_add_checked_fixture(core, setup, teardown);
+	tcase_add_test(core, buf_has_a_hard_maximum);
+	tcase_add_test(core, arena_reset_runs_deferred);
+	tcase_add_test(core, config_defaults_and_validation);
+	tcase_add_test(core, config_production_guards);
+	tcase_add_test(core, config_env_file_overrides);
+	suite_add_tcase(s, core);
+	return s;
+}
+
+int main(void)
+{
+	if (sodium_init() < 0)
+		return 1;
+	SRunner *sr = srunner_create(unit_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
