@@ -2,6 +2,7 @@
 
 #include "db/db.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,16 @@ static int worker_connect_timeout = 5;
 static int worker_statement_timeout_ms;
 static time_t worker_last_connect_error;
 
+void db_disconnect(void)
+{
+	if (worker_conn != NULL)
+		PQfinish(worker_conn);
+	worker_conn = NULL;
+}
+
 void db_configure(const char *url, int connect_timeout_s, int statement_timeout_ms)
 {
+	db_disconnect();
 	free(worker_db_url);
 	worker_db_url = url ? strdup(url) : NULL;
 	worker_connect_timeout = connect_timeout_s;
@@ -30,9 +39,23 @@ static void db_notice_ignore(void *arg, const char *message)
 	(void)message;
 }
 
+/* An idle connection the server has closed (restart, idle timeout,
+ * pg_terminate_backend) shows as a readable socket: find out before sending
+ * a statement on it, so that the first request after a recovery succeeds. */
+static bool connection_went_away(PGconn *c)
+{
+	if (PQtransactionStatus(c) != PQTRANS_IDLE)
+		return false;
+	struct pollfd pfd = { .fd = PQsocket(c), .events = POLLIN };
+	/* We never LISTEN, so anything arriving on an idle connection is the
+	 * server's goodbye (an error, then EOF). */
+	return poll(&pfd, 1, 0) > 0;
+}
+
 PGconn *db_connection(void)
 {
-	if (worker_conn != NULL && PQstatus(worker_conn) == CONNECTION_OK)
+	if (worker_conn != NULL && PQstatus(worker_conn) == CONNECTION_OK &&
+	    !connection_went_away(worker_conn))
 		return worker_conn;
 	db_disconnect();
 	if (worker_db_url == NULL)
@@ -65,12 +88,6 @@ PGconn *db_connection(void)
 	return worker_conn;
 }
 
-void db_disconnect(void)
-{
-	if (worker_conn != NULL)
-		PQfinish(worker_conn);
-	worker_conn = NULL;
-}
 
 static void pqclear_fn(void *p)
 {

@@ -47,11 +47,6 @@ static bool content_type_is_json(const char *ct)
 
 static int stage_body(struct request *req)
 {
-	if (req->body_too_large) {
-		http_respond_error(req, GE_PAYLOAD_TOO_LARGE, NULL,
-		    "the request body is larger than %d bytes", gala_config->max_body_bytes);
-		return -1;
-	}
 	if (!method_has_body(req->method) || req->body_len == 0)
 		return 0;
 	if (!content_type_is_json(request_header(req, "Content-Type"))) {
@@ -66,6 +61,11 @@ static int stage_body(struct request *req)
 void pipeline_run(struct request *req, const struct route *table, size_t n)
 {
 	char allow[128];
+	if (req->body_too_large) {
+		http_respond_error(req, GE_PAYLOAD_TOO_LARGE, NULL,
+		    "the request body is larger than %d bytes", gala_config->max_body_bytes);
+		return;
+	}
 	switch (router_match(table, n, req, allow, sizeof allow)) {
 	case ROUTER_NOT_FOUND:
 		http_respond_error(req, GE_NOT_FOUND, NULL, "no route for %s", req->path);

@@ -20,6 +20,7 @@
 #define TICK_MS 200
 #define BACKOFF_MAX_MS 10000
 #define CRASH_WINDOW_MS 5000
+#define KILL_GRACE_MS 2000
 
 struct master {
 	struct config cfg;
@@ -119,7 +120,9 @@ static void reap(struct master *m)
 static void kill_stuck(struct master *m)
 {
 	long long now = monotonic_ms();
-	long long limit = (long long)m->cfg.request_timeout_seconds * 1000;
+	/* nginx's fastcgi_read_timeout (set to the same value) answers 504
+	 * first; the grace keeps the kill from turning that into a 502. */
+	long long limit = (long long)m->cfg.request_timeout_seconds * 1000 + KILL_GRACE_MS;
 	for (int i = 0; i < SCOREBOARD_SLOTS; i++) {
 		struct worker_slot *s = &m->sb->slots[i];
 		long long since = s->busy_since_ms;

@@ -1,1 +1,253 @@
-int main(void){return 77;}
+/* Integration tests on a real, throwaway PostgreSQL (started by
+ * tests/stack/run-test): migrations, the worker's connection, health. */
+#include "autoconf.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "api/routes.h"
+#include "core/arena.h"
+#include "core/config.h"
+#include "db/db.h"
+#include "http/pipeline.h"
+#include "http/request.h"
+#include "testlib.h"
+
+static struct config itest_cfg;
+
+/* A fresh, empty database owned by gala_owner; returns its owner URL. */
+static char *fresh_database(const char *name)
+{
+	PGconn *su = test_db_superuser();
+	char sql[256];
+	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", name);
+	PQclear(PQexec(su, sql));
+	snprintf(sql, sizeof sql, "CREATE DATABASE %s OWNER gala_owner", name);
+	PGresult *r = PQexec(su, sql);
+	ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	PQfinish(su);
+	const char *owner = test_env("TEST_MIGRATION_DATABASE_URL");
+	const char *q = strstr(owner, "/gala?");
+	ck_assert_ptr_nonnull(q);
+	char *url = malloc(strlen(owner) + strlen(name) + 1);
+	sprintf(url, "%.*s/%s%s", (int)(q - owner), owner, name, q + 5);
+	return url;
+}
+
+/* Runs `gala migrate` against url with schema_dir; returns its exit status
+ * and leaves its stderr in *log (malloc'd). */
+static int run_migrate(const char *url, const char *schema_dir, char **log)
+{
+	char logpath[] = "/tmp/gala-migrate-logXXXXXX";
+	int fd = mkstemp(logpath);
+	ck_assert_int_ge(fd, 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(fd, 2);
+		setenv("MIGRATION_DATABASE_URL", url, 1);
+		setenv("SCHEMA_DIR", schema_dir, 1);
+		unsetenv("ENV_FILE");
+		setenv("ENVIRONMENT", "test", 1);
+		execl(test_env("GALA_BIN"), "gala", "migrate", (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	FILE *f = fdopen(fd, "r");
+	rewind(f);
+	char *text = calloc(1, 65536);
+	size_t n = fread(text, 1, 65535, f);
+	text[n] = '\0';
+	fclose(f);
+	unlink(logpath);
+	*log = text;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int count_sql_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		if (l > 4 && strcmp(e->d_name + l - 4, ".sql") == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static char *schema_dir(void)
+{
+	char *dir = malloc(4096);
+	snprintf(dir, 4096, "%s/schema", test_env("GALA_SRCDIR"));
+	return dir;
+}
+
+static char *db_scalar(const char *url, const char *sql)
+{
+	PGconn *c = PQconnectdb(url);
+	ck_assert_int_eq(PQstatus(c), CONNECTION_OK);
+	char *v = test_db_value(c, sql, 0, NULL);
+	PQfinish(c);
+	return v;
+}
+
+START_TEST(migrations_apply_then_noop)
+{
+	char *url = fresh_database("itest_migrate");
+	char *dir = schema_dir(), *log;
+	ck_assert_int_eq(run_migrate(url, dir, &log), 0);
+	free(log);
+	char *count = db_scalar(url, "SELECT count(*) FROM schema_migrations");
+	ck_assert_int_eq(atoi(count), count_sql_files(dir));
+	char *first = db_scalar(url, "SELECT max(applied_at)::text FROM schema_migrations");
+	free(count);
+
+	ck_assert_int_eq(run_migrate(url, dir, &log), 0);
+	ck_assert_msg(strstr(log, "up to date") != NULL, "second run said: %s", log);
+	free(log);
+	count = db_scalar(url, "SELECT count(*) FROM schema_migrations");
+	ck_assert_int_eq(atoi(count), count_sql_files(dir));
+	char *second = db_scalar(url, "SELECT max(applied_at)::text FROM schema_migrations");
+	ck_assert_str_eq(first, second);
+	free(count);
+	free(first);
+	free(second);
+	free(dir);
+	free(url);
+}
+END_TEST
+
+START_TEST(changed_migration_is_refused)
+{
+	char *url = fresh_database("itest_changed");
+	char tmp[] = "/tmp/gala-schemaXXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	char cmd[8192];
+	char *dir = schema_dir(), *log;
+	snprintf(cmd, sizeof cmd, "cp '%s'/*.sql '%s'/", dir, tmp);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(run_migrate(url, tmp, &log), 0);
+	free(log);
+
+	snprintf(cmd, sizeof cmd, "echo '-- edited' >> '%s/0001_roles.sql'", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_ne(run_migrate(url, tmp, &log), 0);
+	ck_assert_msg(strstr(log, "was changed after it was applied") != NULL, "said: %s", log);
+	free(log);
+
+	/* A new migration after a refused run is not applied either. */
+	snprintf(cmd, sizeof cmd, "echo 'CREATE TABLE itest_new (id int);' > '%s/9999_itest_new.sql'", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_ne(run_migrate(url, tmp, &log), 0);
+	free(log);
+	char *exists = db_scalar(url, "SELECT to_regclass('itest_new') IS NOT NULL");
+	ck_assert_str_eq(exists, "f");
+	free(exists);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+	free(dir);
+	free(url);
+}
+END_TEST
+
+START_TEST(failed_migration_rolls_back)
+{
+	char *url = fresh_database("itest_failing");
+	char tmp[] = "/tmp/gala-schemaXXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	char cmd[8192];
+	snprintf(cmd, sizeof cmd,
+	    "printf 'CREATE TABLE half (id int);\\nSELECT no_such_function();\\n' > '%s/0001_half.sql'", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+	char *log;
+	ck_assert_int_ne(run_migrate(url, tmp, &log), 0);
+	free(log);
+	char *exists = db_scalar(url, "SELECT to_regclass('half') IS NOT NULL");
+	ck_assert_str_eq(exists, "f");
+	char *count = db_scalar(url, "SELECT count(*) FROM schema_migrations");
+	ck_assert_str_eq(count, "0");
+	free(exists);
+	free(count);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+	free(url);
+}
+END_TEST
+
+static int health_status(void)
+{
+	arena_t *a = arena_new(4096);
+	char *envp[] = { "REQUEST_METHOD=GET", "REQUEST_URI=/api/health",
+		"DOCUMENT_URI=/api/health", "REMOTE_ADDR=127.0.0.1", NULL };
+	struct request req;
+	request_init(&req, a, envp, NULL, 0);
+	pipeline_run(&req, api_routes, api_routes_count);
+	int status = req.resp.status;
+	db_request_done();
+	arena_free(a);
+	return status;
+}
+
+START_TEST(health_and_reconnect)
+{
+	char *url = fresh_database("itest_health");
+	char *dir = schema_dir(), *log;
+	ck_assert_int_eq(run_migrate(url, dir, &log), 0);
+	free(log);
+	free(dir);
+	memset(&itest_cfg, 0, sizeof itest_cfg);
+	itest_cfg.max_body_bytes = 65536;
+	itest_cfg.trusted_proxies = "";
+	gala_config = &itest_cfg;
+
+	db_configure(url, 5, 5000);
+	ck_assert_int_eq(health_status(), 200);
+
+	/* The server closes our idle connection: the next request reconnects. */
+	PGconn *su = test_db_superuser();
+	PQclear(PQexec(su, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+	    "WHERE datname = 'itest_health' AND application_name = 'gala'"));
+	PQfinish(su);
+	usleep(200000);
+	ck_assert_int_eq(health_status(), 200);
+
+	/* Nothing to connect to: 503, not a crash or a hang. */
+	db_configure("postgresql:///nope?host=/nonexistent", 1, 5000);
+	ck_assert_int_eq(health_status(), 503);
+	db_configure(url, 5, 5000);
+	ck_assert_int_eq(health_status(), 200);
+	db_disconnect();
+	free(url);
+}
+END_TEST
+
+int main(void)
+{
+	if (sodium_init() < 0)
+		return 1;
+	Suite *s = suite_create("integration");
+	TCase *tc = tcase_create("db");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, migrations_apply_then_noop);
+	tcase_add_test(tc, changed_migration_is_refused);
+	tcase_add_test(tc, failed_migration_rolls_back);
+	tcase_add_test(tc, health_and_reconnect);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
