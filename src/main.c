@@ -1,8 +1,11 @@
 #include "autoconf.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <sodium.h>
@@ -10,6 +13,8 @@
 #include "api/routes.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "db/db.h"
+#include "services/accounts.h"
 #include "db/migrate.h"
 #include "server/master.h"
 
@@ -22,6 +27,10 @@ static void usage(FILE *out)
 	    "  serve                 run the FastCGI worker pool (LISTEN or systemd socket)\n"
 	    "  migrate               apply schema/NNNN_*.sql migrations\n"
 	    "  check-config [--list] validate the environment; --list prints every setting\n"
+	    "  user create-admin EMAIL [--name NAME]\n"
+	    "                        create an admin; the password is read from stdin\n"
+	    "  user set-role EMAIL ROLE\n"
+	    "                        make a user customer, provider or admin\n"
 	    "  --version             print the version\n"
 	    "  --help                this text\n"
 	    "\n"
@@ -76,6 +85,74 @@ static int cmd_migrate(void)
 	return rc;
 }
 
+/* The password from the terminal (echo off) or the first line of stdin. */
+static int read_password(char *out, size_t outlen)
+{
+	bool tty = isatty(STDIN_FILENO);
+	struct termios old, quiet;
+	if (tty) {
+		fprintf(stderr, "Password: ");
+		tcgetattr(STDIN_FILENO, &old);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+	}
+	char *line = fgets(out, (int)outlen, stdin);
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSANOW, &old);
+		fprintf(stderr, "\n");
+	}
+	if (line == NULL)
+		return -1;
+	out[strcspn(out, "\r\n")] = '\0';
+	return 0;
+}
+
+static int cmd_user(int argc, char **argv)
+{
+	if (argc < 4 || (strcmp(argv[2], "create-admin") != 0 && strcmp(argv[2], "set-role") != 0)) {
+		usage(stderr);
+		return 2;
+	}
+	struct config cfg;
+	if (load_config(&cfg) != 0)
+		return 1;
+	gala_config = &cfg;
+	db_configure(cfg.database_url, cfg.db_pool_timeout, cfg.db_statement_timeout_ms);
+	arena_t *a = arena_new(4096);
+	char err[512] = "";
+	int rc = 1;
+	if (strcmp(argv[2], "create-admin") == 0) {
+		const char *name = "Administrator";
+		if (argc >= 6 && strcmp(argv[4], "--name") == 0)
+			name = argv[5];
+		char password[512];
+		if (read_password(password, sizeof password) != 0) {
+			fprintf(stderr, "gala: no password given on stdin\n");
+		} else if (accounts_create_admin(a, argv[3], password, name, err, sizeof err) == 0) {
+			printf("admin %s created\n", argv[3]);
+			rc = 0;
+		}
+		sodium_memzero(password, sizeof password);
+	} else if (argc < 5) {
+		usage(stderr);
+		rc = 2;
+	} else if (strcmp(argv[4], "customer") != 0 && strcmp(argv[4], "provider") != 0 &&
+	    strcmp(argv[4], "admin") != 0) {
+		snprintf(err, sizeof err, "ROLE must be customer, provider or admin");
+	} else if (accounts_set_role(a, argv[3], argv[4], err, sizeof err) == 0) {
+		printf("%s is now %s\n", argv[3], argv[4]);
+		rc = 0;
+	}
+	if (rc == 1 && err[0] != '\0')
+		fprintf(stderr, "gala: %s\n", err);
+	arena_free(a);
+	db_disconnect();
+	db_configure(NULL, 0, 0);
+	config_free(&cfg);
+	return rc;
+}
+
 static int cmd_serve(void)
 {
 	struct config cfg;
@@ -112,6 +189,8 @@ int main(int argc, char **argv)
 		rc = cmd_serve();
 	else if (strcmp(cmd, "migrate") == 0)
 		rc = cmd_migrate();
+	else if (strcmp(cmd, "user") == 0)
+		rc = cmd_user(argc, argv);
 	else if (strcmp(cmd, "check-config") == 0)
 		rc = cmd_check_config(argc, argv);
 	else {

@@ -3,6 +3,7 @@
 #include "testlib.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 
 #include <check.h>
 #include <curl/curl.h>
+
+int http_force_http1;
 
 const char *test_env(const char *name)
 {
@@ -53,11 +56,11 @@ int http_do_len(const char *method, const char *path, const char *const *headers
     const char *body, size_t body_len, struct http_resp *out)
 {
 	memset(out, 0, sizeof *out);
-	char url[2048];
-	if (strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0)
-		snprintf(url, sizeof url, "%s", path);
-	else
-		snprintf(url, sizeof url, "%s%s", test_env("TEST_BASE_URL"), path);
+	bool absolute = strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0;
+	const char *base = absolute ? "" : test_env("TEST_BASE_URL");
+	size_t ulen = strlen(base) + strlen(path) + 1;
+	char *url = malloc(ulen);
+	snprintf(url, ulen, "%s%s", base, path);
 	CURL *c = curl_easy_init();
 	if (c == NULL)
 		return -1;
@@ -83,12 +86,15 @@ int http_do_len(const char *method, const char *path, const char *const *headers
 	if (ca != NULL)
 		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	if (http_force_http1)
+		curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	CURLcode rc = curl_easy_perform(c);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
 	curl_slist_free_all(hl);
 	curl_easy_cleanup(c);
+	free(url);
 	out->body = b.data ? b.data : strdup("");
 	out->body_len = b.len;
 	out->headers = h.data ? h.data : strdup("");

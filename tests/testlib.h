@@ -17,6 +17,9 @@ struct http_resp {
 	cJSON *json;            /* parsed body, or NULL */
 };
 
+/* Set to talk HTTP/1.1 instead of letting TLS negotiate HTTP/2. */
+extern int http_force_http1;
+
 /* The value of a required environment variable (aborts the test if unset). */
 const char *test_env(const char *name);
 

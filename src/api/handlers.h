@@ -6,4 +6,15 @@
 
 void api_health(struct request *req);
 
+/* api/auth.c */
+void api_auth_register(struct request *req);
+void api_auth_login(struct request *req);
+void api_auth_verify_email(struct request *req);
+void api_auth_resend_verification(struct request *req);
+void api_auth_forgot_password(struct request *req);
+void api_auth_reset_password(struct request *req);
+void api_auth_me(struct request *req);
+void api_auth_logout(struct request *req);
+void api_auth_logout_all(struct request *req);
+
 #endif

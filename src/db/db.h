@@ -45,6 +45,9 @@ void db_rollback(void);
  * handler left open. */
 void db_request_done(void);
 
+/* A timestamptz column as RFC 3339 UTC text, in SQL. */
+#define SQL_TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
 /* Helpers to read a result field: NULL for SQL NULL. */
 const char *db_value(const PGresult *res, int row, int col);
 bool db_bool(const PGresult *res, int row, int col);

@@ -9,6 +9,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "http/auth.h"
 #include "http/json.h"
 #include "http/response.h"
 
@@ -78,7 +79,7 @@ void pipeline_run(struct request *req, const struct route *table, size_t n)
 	case ROUTER_MATCH:
 		break;
 	}
-	if (stage_body(req) != 0)
+	if (stage_body(req) != 0 || auth_stage(req) != 0)
 		return;
 	req->route->handler(req);
 	if (req->resp.status == 0) {

@@ -17,6 +17,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/password.h"
 #include "db/db.h"
 #include "http/pipeline.h"
 #include "http/request.h"
@@ -163,6 +164,7 @@ int worker_run(int listen_fd, struct worker_slot *slot,
 	FCGX_InitRequest(&fr, listen_fd, 0);
 	arena_t *arena = arena_new(WORKER_ARENA_CHUNK);
 	unsigned long long served = 0;
+	password_prepare();
 	slot->ready = 1;
 
 	while (!worker_stop) {

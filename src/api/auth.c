@@ -1,0 +1,212 @@
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "api/handlers.h"
+#include "core/config.h"
+#include "core/password.h"
+#include "http/auth.h"
+#include "http/response.h"
+#include "http/validate.h"
+#include "services/accounts.h"
+
+static void respond_failure(struct request *req, enum gala_error e)
+{
+	http_respond_error(req, e, NULL, NULL);
+}
+
+static void set_session_cookie(struct request *req, const char *token, long max_age)
+{
+	response_header(req, "Set-Cookie", arena_printf(req->arena,
+	    "gala_session=%s; Path=/api; Max-Age=%ld; HttpOnly; Secure; SameSite=Lax",
+	    token, max_age));
+}
+
+static void respond_session(struct request *req, int status, struct session *s)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "user", s->user);
+	cJSON_AddStringToObject(o, "access_token", s->token);
+	cJSON_AddStringToObject(o, "token_type", "bearer");
+	cJSON_AddNumberToObject(o, "expires_in", (double)s->expires_in);
+	cJSON_AddStringToObject(o, "csrf_token", s->csrf);
+	set_session_cookie(req, s->token, s->expires_in);
+	response_json(req, status, o);
+}
+
+static const char *v_new_password(struct validator *v, const char *name)
+{
+	const char *pw = v_string(v, name, true, 1, 4096, false);
+	if (pw == NULL)
+		return NULL;
+	const char *why = password_policy_error(pw);
+	if (why != NULL) {
+		v_fail(v, name, "%s", why);
+		return NULL;
+	}
+	return pw;
+}
+
+void api_auth_register(struct request *req)
+{
+	static const char *const fields[] = { "email", "password", "full_name", "role", NULL };
+	static const char *const roles[] = { "customer", "provider", NULL };
+	struct validator v;
+	v_init(&v, req);
+	v_only(&v, fields);
+	const char *email = v_email(&v, "email");
+	const char *password = v_new_password(&v, "password");
+	const char *name = v_string(&v, "full_name", true, 1, 200, true);
+	const char *role = v_enum(&v, "role", false, roles);
+	if (v.failed)
+		return;
+	struct session s = { 0 };
+	enum gala_error e = accounts_register(req, email, password, name, role ? role : "customer", &s);
+	if (e != GE_OK) {
+		respond_failure(req, e);
+		return;
+	}
+	respond_session(req, 201, &s);
+}
+
+void api_auth_login(struct request *req)
+{
+	static const char *const fields[] = { "email", "password", NULL };
+	struct validator v;
+	v_init(&v, req);
+	v_only(&v, fields);
+	const char *email = v_string(&v, "email", true, 1, 254, true);
+	const char *password = v_string(&v, "password", true, 1, 4096, false);
+	if (v.failed)
+		return;
+	struct session s = { 0 };
+	enum gala_error e = accounts_login(req, email, password, &s);
+	if (e != GE_OK) {
+		respond_failure(req, e);
+		return;
+	}
+	respond_session(req, 200, &s);
+}
+
+void api_auth_verify_email(struct request *req)
+{
+	static const char *const fields[] = { "email", "otp", NULL };
+	struct validator v;
+	v_init(&v, req);
+	v_only(&v, fields);
+	const char *email = v_string(&v, "email", true, 1, 254, true);
+	const char *otp = v_string(&v, "otp", true, 1, 32, true);
+	if (v.failed)
+		return;
+	enum gala_error e = accounts_verify_email(req, email, otp);
+	if (e != GE_OK) {
+		respond_failure(req, e);
+		return;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "verified", 1);
+	response_json(req, 200, o);
+}
+
+void api_auth_resend_verification(struct request *req)
+{
+	static const char *const fields[] = { "email", NULL };
+	struct validator v;
+	v_init(&v, req);
+	v_only(&v, fields);
+	const char *email = v_string(&v, "email", true, 1, 254, true);
+	if (v.failed)
+		return;
+	bool verified;
+	enum gala_error e = accounts_resend_verification(req, email, &verified);
+	if (e != GE_OK) {
+		respond_failure(req, e);
+		return;
+	}
+	cJSON *o = cJSON_CreateObject();
+	if (verified) {
+		cJSON_AddStringToObject(o, "message", "This email address is already verified.");
+		cJSON_AddBoolToObject(o, "already_verified", 1);
+	} else {
+		cJSON_AddStringToObject(o, "message", "If an unverified account exists for this "
+		    "email, a new verification code has been sent.");
+	}
+	response_json(req, 200, o);
+}
+
+void api_auth_forgot_password(struct request *req)
+{
+	static const char *const fields[] = { "email", NULL };
+	struct validator v;
+	v_init(&v, req);
+	v_only(&v, fields);
+	const char *email = v_string(&v, "email", true, 1, 254, true);
+	if (v.failed)
+		return;
+	enum gala_error e = accounts_forgot_password(req, email);
+	if (e != GE_OK) {
+		respond_failure(req, e);
+		return;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "message", "If an account exists for this email, "
+	    "a password reset link has been sent.");
+	response_json(req, 200, o);
+}
+
+void api_auth_reset_password(struct request *req)
+{
+	static const char *const fields[] = { "token", "new_password", NULL };
+	struct validator v;
+	v_init(&v, req);
+	v_only(&v, fields);
+	const char *token = v_string(&v, "token", true, 1, 512, true);
+	const char *password = v_new_password(&v, "new_password");
+	if (v.failed)
+		return;
+	enum gala_error e = accounts_reset_password(req, token, password);
+	if (e != GE_OK) {
+		respond_failure(req, e);
+		return;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "message", "Your password has been changed. "
+	    "Sign in with the new password.");
+	response_json(req, 200, o);
+}
+
+void api_auth_me(struct request *req)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "user", auth_user_json(req->user));
+	response_json(req, 200, o);
+}
+
+static void clear_cookie(struct request *req)
+{
+	response_header(req, "Set-Cookie",
+	    "gala_session=; Path=/api; Max-Age=0; HttpOnly; Secure; SameSite=Lax");
+}
+
+void api_auth_logout(struct request *req)
+{
+	enum gala_error e = accounts_logout(req);
+	if (e != GE_OK) {
+		respond_failure(req, e);
+		return;
+	}
+	clear_cookie(req);
+	response_empty(req, 204);
+}
+
+void api_auth_logout_all(struct request *req)
+{
+	enum gala_error e = accounts_logout_all(req);
+	if (e != GE_OK) {
+		respond_failure(req, e);
+		return;
+	}
+	clear_cookie(req);
+	response_empty(req, 204);
+}

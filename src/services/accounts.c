@@ -1,0 +1,502 @@
+#include "autoconf.h"
+
+#include "services/accounts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "clients/mailer.h"
+#include "core/audit.h"
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/jwt.h"
+#include "core/log.h"
+#include "core/password.h"
+#include "http/auth.h"
+
+/* id, email, full_name, role, email_verified, created_at */
+#define USER_COLUMNS "id, email, full_name, role, email_verified, " SQL_TS("created_at")
+
+static enum gala_error db_err(enum db_status st)
+{
+	return st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE : GE_INTERNAL;
+}
+
+/* Rolls back and passes the error on. */
+static enum gala_error fail(enum gala_error e)
+{
+	db_rollback();
+	return e;
+}
+
+cJSON *accounts_user_json(const PGresult *res, int row, int col)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", db_value(res, row, col));
+	cJSON_AddStringToObject(o, "email", db_value(res, row, col + 1));
+	cJSON_AddStringToObject(o, "full_name", db_value(res, row, col + 2));
+	cJSON_AddStringToObject(o, "role", db_value(res, row, col + 3));
+	cJSON_AddBoolToObject(o, "email_verified", db_bool(res, row, col + 4));
+	cJSON_AddStringToObject(o, "created_at", db_value(res, row, col + 5));
+	return o;
+}
+
+static int issue_session(const char *user_id, const char *role, long long token_version,
+    struct session *out)
+{
+	struct jwt_claims c = { 0 };
+	long long now = (long long)time(NULL);
+	snprintf(c.sub, sizeof c.sub, "%s", user_id);
+	snprintf(c.role, sizeof c.role, "%s", role);
+	c.iat = now;
+	c.exp = now + gala_config->access_token_ttl_seconds;
+	crypto_uuid4(c.jti);
+	crypto_random_hex(c.csrf, 32);
+	c.tv = token_version;
+	snprintf(out->csrf, sizeof out->csrf, "%s", c.csrf);
+	out->expires_in = gala_config->access_token_ttl_seconds;
+	return jwt_sign(&c, gala_config->secret_key, out->token, sizeof out->token);
+}
+
+static void otp_hash(const char *user_id, const char *code, char out[65])
+{
+	char msg[128];
+	int n = snprintf(msg, sizeof msg, "otp:%s:%s", user_id, code);
+	crypto_hmac_sha256_hex(gala_config->secret_key, msg, (size_t)n, out);
+}
+
+static void new_otp(char code[7])
+{
+	snprintf(code, 7, "%06u", (unsigned)randombytes_uniform(1000000));
+}
+
+/* Stores a fresh code for the user (replacing any older one). */
+static enum db_status store_otp(arena_t *a, const char *user_id, const char *code)
+{
+	char hash[65], ttl[16];
+	otp_hash(user_id, code, hash);
+	snprintf(ttl, sizeof ttl, "%d", OTP_TTL_SECONDS);
+	const char *p[] = { user_id, hash, ttl };
+	PGresult *res;
+	return db_exec(a, &res,
+	    "INSERT INTO email_otps (user_id, code_hash, expires_at, attempts, last_sent_at) "
+	    "VALUES ($1, $2, now() + make_interval(secs => $3::int), 0, now()) "
+	    "ON CONFLICT (user_id) DO UPDATE SET code_hash = EXCLUDED.code_hash, "
+	    "expires_at = EXCLUDED.expires_at, attempts = 0, last_sent_at = now(), used_at = NULL",
+	    3, p);
+}
+
+/* Sends a mail after the commit; a failure is logged and audited (in its own
+ * statement: the action itself already happened). */
+static void send_or_audit(struct request *req, const char *user_id, const char *to,
+    const char *kind, const char *subject, const char *text)
+{
+	if (mailer_send(to, subject, text) == 0)
+		return;
+	cJSON *m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "mail", kind);
+	audit_write(req, req->arena, NULL, user_id, "email.delivery", "failure", m);
+}
+
+static void send_verification(struct request *req, const char *user_id, const char *email,
+    const char *name, const char *code)
+{
+	char *text = arena_printf(req->arena,
+	    "Hello %s,\n\nyour Gala verification code is:\n\n%s\n\n"
+	    "It is valid for 10 minutes. If you did not sign up for Gala, ignore this mail.\n",
+	    name, code);
+	send_or_audit(req, user_id, email, "verification", "Your Gala verification code", text);
+}
+
+static cJSON *meta_reason(const char *reason)
+{
+	cJSON *m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "reason", reason);
+	return m;
+}
+
+/* Writes a failure row outside any transaction of the action. */
+static enum gala_error audit_failure(struct request *req, const char *target, const char *action,
+    const char *reason, enum gala_error e)
+{
+	db_rollback();
+	audit_write(req, req->arena, NULL, target, action, "failure", meta_reason(reason));
+	return e;
+}
+
+enum gala_error accounts_register(struct request *req, const char *email, const char *password,
+    const char *full_name, const char *role, struct session *out)
+{
+	arena_t *a = req->arena;
+	char hash[PASSWORD_HASH_MAX];
+	if (password_hash(password, hash) != 0)
+		return GE_INTERNAL;
+	enum db_status st = db_begin(a);
+	if (st != DB_OK)
+		return db_err(st);
+	const char *p[] = { email, hash, full_name, role };
+	PGresult *res;
+	st = db_exec(a, &res, "INSERT INTO users (email, password_hash, full_name, role) "
+	    "VALUES ($1, $2, $3, $4) RETURNING " USER_COLUMNS ", token_version", 4, p);
+	if (st == DB_ERROR && db_is_unique_violation(res)) {
+		db_rollback();
+		const char *q[] = { email };
+		PGresult *who;
+		const char *target = NULL;
+		if (db_exec(a, &who, "SELECT id FROM users WHERE lower(email) = lower($1)", 1, q) == DB_OK &&
+		    PQntuples(who) == 1)
+			target = db_value(who, 0, 0);
+		return audit_failure(req, target, "auth.register", "email_taken", GE_EMAIL_TAKEN);
+	}
+	if (st != DB_OK)
+		return fail(db_err(st));
+	const char *user_id = arena_strdup(a, db_value(res, 0, 0));
+	char code[7];
+	new_otp(code);
+	cJSON *m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "role", role);
+	if ((st = store_otp(a, user_id, code)) != DB_OK ||
+	    (st = audit_write(req, a, user_id, user_id, "auth.register", "success", m)) != DB_OK ||
+	    (st = db_commit(a)) != DB_OK)
+		return fail(db_err(st));
+	if (issue_session(user_id, role, 0, out) != 0)
+		return GE_INTERNAL;
+	out->user = accounts_user_json(res, 0, 0);
+	send_verification(req, user_id, email, full_name, code);
+	sodium_memzero(code, sizeof code);
+	return GE_OK;
+}
+
+enum gala_error accounts_login(struct request *req, const char *email, const char *password,
+    struct session *out)
+{
+	arena_t *a = req->arena;
+	const char *p[] = { email };
+	PGresult *res;
+	enum db_status st = db_exec(a, &res, "SELECT " USER_COLUMNS ", token_version, password_hash "
+	    "FROM users WHERE lower(email) = lower($1)", 1, p);
+	if (st != DB_OK)
+		return db_err(st);
+	bool found = PQntuples(res) == 1;
+	const char *hash = found ? db_value(res, 0, 7) : NULL;
+	if (!password_verify(password, hash)) {
+		return audit_failure(req, found ? db_value(res, 0, 0) : NULL, "auth.login",
+		    found ? "wrong_password" : "unknown_email", GE_INVALID_CREDENTIALS);
+	}
+	const char *user_id = db_value(res, 0, 0);
+	if ((st = db_begin(a)) != DB_OK)
+		return db_err(st);
+	if (password_needs_rehash(hash)) {
+		char fresh[PASSWORD_HASH_MAX];
+		if (password_hash(password, fresh) == 0) {
+			const char *q[] = { user_id, fresh };
+			PGresult *r2;
+			if ((st = db_exec(a, &r2, "UPDATE users SET password_hash = $2, updated_at = now() "
+			    "WHERE id = $1", 2, q)) != DB_OK)
+				return fail(db_err(st));
+		}
+	}
+	if ((st = audit_write(req, a, user_id, user_id, "auth.login", "success", NULL)) != DB_OK ||
+	    (st = db_commit(a)) != DB_OK)
+		return fail(db_err(st));
+	if (issue_session(user_id, db_value(res, 0, 3), strtoll(db_value(res, 0, 6), NULL, 10), out) != 0)
+		return GE_INTERNAL;
+	out->user = accounts_user_json(res, 0, 0);
+	req->log_user_id = user_id;
+	return GE_OK;
+}
+
+enum gala_error accounts_verify_email(struct request *req, const char *email, const char *otp)
+{
+	arena_t *a = req->arena;
+	const char *p[] = { email };
+	PGresult *res;
+	enum db_status st = db_begin(a);
+	if (st != DB_OK)
+		return db_err(st);
+	/* The row lock serialises tries on one account: five wrong codes are
+	 * five, however many arrive at once. */
+	st = db_exec(a, &res,
+	    "SELECT u.id, u.email_verified, o.code_hash, o.attempts, o.used_at IS NOT NULL, "
+	    "o.expires_at <= now(), o.user_id IS NOT NULL "
+	    "FROM users u LEFT JOIN email_otps o ON o.user_id = u.id "
+	    "WHERE lower(u.email) = lower($1) FOR UPDATE OF u", 1, p);
+	if (st != DB_OK)
+		return fail(db_err(st));
+	if (PQntuples(res) != 1)
+		return audit_failure(req, NULL, "auth.verify_email", "unknown_email", GE_INVALID_OTP);
+	const char *user_id = arena_strdup(a, db_value(res, 0, 0));
+	if (db_bool(res, 0, 1)) {
+		db_rollback();
+		return GE_OK;
+	}
+	if (!db_bool(res, 0, 6) || db_bool(res, 0, 4))
+		return audit_failure(req, user_id, "auth.verify_email", "no_code", GE_INVALID_OTP);
+	if (atoi(db_value(res, 0, 3)) >= OTP_MAX_ATTEMPTS)
+		return audit_failure(req, user_id, "auth.verify_email", "locked", GE_OTP_LOCKED);
+	if (db_bool(res, 0, 5))
+		return audit_failure(req, user_id, "auth.verify_email", "expired", GE_OTP_EXPIRED);
+	char hash[65];
+	otp_hash(user_id, otp, hash);
+	if (!crypto_str_equal(hash, db_value(res, 0, 2))) {
+		const char *q[] = { user_id };
+		PGresult *r2;
+		if ((st = db_exec(a, &r2, "UPDATE email_otps SET attempts = attempts + 1 "
+		    "WHERE user_id = $1 RETURNING attempts", 1, q)) != DB_OK)
+			return fail(db_err(st));
+		int attempts = atoi(db_value(r2, 0, 0));
+		enum gala_error e = attempts >= OTP_MAX_ATTEMPTS ? GE_OTP_LOCKED : GE_INVALID_OTP;
+		cJSON *m = meta_reason("wrong_code");
+		cJSON_AddNumberToObject(m, "attempts", attempts);
+		if ((st = audit_write(req, a, NULL, user_id, "auth.verify_email", "failure", m)) != DB_OK ||
+		    (st = db_commit(a)) != DB_OK)
+			return fail(db_err(st));
+		return e;
+	}
+	const char *q[] = { user_id };
+	PGresult *r2;
+	if ((st = db_exec(a, &r2, "UPDATE email_otps SET used_at = now() WHERE user_id = $1", 1, q)) != DB_OK ||
+	    (st = db_exec(a, &r2, "UPDATE users SET email_verified = true, updated_at = now() "
+		"WHERE id = $1", 1, q)) != DB_OK ||
+	    (st = audit_write(req, a, user_id, user_id, "auth.verify_email", "success", NULL)) != DB_OK ||
+	    (st = db_commit(a)) != DB_OK)
+		return fail(db_err(st));
+	return GE_OK;
+}
+
+enum gala_error accounts_resend_verification(struct request *req, const char *email,
+    bool *already_verified)
+{
+	arena_t *a = req->arena;
+	*already_verified = false;
+	PGresult *res;
+	enum db_status st = db_begin(a);
+	if (st != DB_OK)
+		return db_err(st);
+	char secs[16];
+	snprintf(secs, sizeof secs, "%d", OTP_RESEND_SECONDS);
+	const char *pp[] = { email, secs };
+	st = db_exec(a, &res,
+	    "SELECT u.id, u.email, u.full_name, u.email_verified, "
+	    "coalesce(o.last_sent_at > now() - make_interval(secs => $2::int), false) "
+	    "FROM users u LEFT JOIN email_otps o ON o.user_id = u.id "
+	    "WHERE lower(u.email) = lower($1) FOR UPDATE OF u", 2, pp);
+	if (st != DB_OK)
+		return fail(db_err(st));
+	if (PQntuples(res) != 1)
+		return audit_failure(req, NULL, "auth.resend_verification", "unknown_email", GE_OK);
+	const char *user_id = arena_strdup(a, db_value(res, 0, 0));
+	if (db_bool(res, 0, 3)) {
+		*already_verified = true;
+		return audit_failure(req, user_id, "auth.resend_verification", "already_verified", GE_OK);
+	}
+	if (db_bool(res, 0, 4))
+		return audit_failure(req, user_id, "auth.resend_verification", "too_soon", GE_OK);
+	char code[7];
+	new_otp(code);
+	if ((st = store_otp(a, user_id, code)) != DB_OK ||
+	    (st = audit_write(req, a, NULL, user_id, "auth.resend_verification", "success", NULL)) != DB_OK ||
+	    (st = db_commit(a)) != DB_OK)
+		return fail(db_err(st));
+	send_verification(req, user_id, db_value(res, 0, 1), db_value(res, 0, 2), code);
+	sodium_memzero(code, sizeof code);
+	return GE_OK;
+}
+
+enum gala_error accounts_forgot_password(struct request *req, const char *email)
+{
+	arena_t *a = req->arena;
+	const char *p[] = { email };
+	PGresult *res;
+	enum db_status st = db_begin(a);
+	if (st != DB_OK)
+		return db_err(st);
+	st = db_exec(a, &res, "SELECT id, email FROM users WHERE lower(email) = lower($1) "
+	    "FOR UPDATE", 1, p);
+	if (st != DB_OK)
+		return fail(db_err(st));
+	if (PQntuples(res) != 1)
+		return audit_failure(req, NULL, "auth.forgot_password", "unknown_email", GE_OK);
+	const char *user_id = arena_strdup(a, db_value(res, 0, 0));
+	char token[64], hash[65], ttl[16];
+	crypto_random_token(token, sizeof token, 32);
+	crypto_sha256_hex(token, strlen(token), hash);
+	snprintf(ttl, sizeof ttl, "%d", RESET_TTL_SECONDS);
+	const char *q[] = { user_id, hash, ttl };
+	PGresult *r2;
+	/* A newer token voids the older ones. */
+	if ((st = db_exec(a, &r2, "DELETE FROM password_reset_tokens WHERE user_id = $1 "
+	    "AND used_at IS NULL", 1, q)) != DB_OK ||
+	    (st = db_exec(a, &r2, "INSERT INTO password_reset_tokens (token_hash, user_id, expires_at) "
+		"VALUES ($2, $1, now() + make_interval(secs => $3::int))", 3, q)) != DB_OK ||
+	    (st = audit_write(req, a, NULL, user_id, "auth.forgot_password", "success", NULL)) != DB_OK ||
+	    (st = db_commit(a)) != DB_OK)
+		return fail(db_err(st));
+	char *text = arena_printf(a,
+	    "Hello,\n\nsomeone asked to reset the password of your Gala account. "
+	    "To choose a new one, open:\n\n%s/reset-password?token=%s\n\n"
+	    "or paste this token into the app:\n\n%s\n\n"
+	    "The link works once, for 30 minutes. If you did not ask for it, ignore this mail: "
+	    "your password stays as it is.\n", gala_config->frontend_url, token, token);
+	send_or_audit(req, user_id, db_value(res, 0, 1), "password_reset",
+	    "Reset your Gala password", text);
+	sodium_memzero(token, sizeof token);
+	return GE_OK;
+}
+
+enum gala_error accounts_reset_password(struct request *req, const char *token,
+    const char *new_password)
+{
+	arena_t *a = req->arena;
+	char hash[65];
+	crypto_sha256_hex(token, strlen(token), hash);
+	char pwhash[PASSWORD_HASH_MAX];
+	if (password_hash(new_password, pwhash) != 0)
+		return GE_INTERNAL;
+	enum db_status st = db_begin(a);
+	if (st != DB_OK)
+		return db_err(st);
+	const char *p[] = { hash };
+	PGresult *res;
+	/* Marking the token used in the same statement that finds it makes it
+	 * single-use under any concurrency. */
+	st = db_exec(a, &res, "UPDATE password_reset_tokens SET used_at = now() "
+	    "WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() "
+	    "RETURNING user_id", 1, p);
+	if (st != DB_OK)
+		return fail(db_err(st));
+	if (PQntuples(res) != 1)
+		return audit_failure(req, NULL, "auth.reset_password", "invalid_token",
+		    GE_INVALID_RESET_TOKEN);
+	const char *user_id = arena_strdup(a, db_value(res, 0, 0));
+	const char *q[] = { user_id, pwhash };
+	PGresult *r2;
+	if ((st = db_exec(a, &r2, "UPDATE users SET password_hash = $2, "
+	    "token_version = token_version + 1, updated_at = now() WHERE id = $1 "
+	    "RETURNING email", 2, q)) != DB_OK ||
+	    (st = db_exec(a, &res, "DELETE FROM password_reset_tokens WHERE user_id = $1 "
+		"AND used_at IS NULL", 1, q)) != DB_OK ||
+	    (st = audit_write(req, a, user_id, user_id, "auth.reset_password", "success", NULL)) != DB_OK ||
+	    (st = db_commit(a)) != DB_OK)
+		return fail(db_err(st));
+	send_or_audit(req, user_id, db_value(r2, 0, 0), "password_changed",
+	    "Your Gala password was changed",
+	    "Hello,\n\nthe password of your Gala account was just changed, and every "
+	    "session that was signed in has been signed out.\n\n"
+	    "If this was not you, reset your password at once and contact support.\n");
+	return GE_OK;
+}
+
+enum gala_error accounts_logout(struct request *req)
+{
+	arena_t *a = req->arena;
+	const struct auth_user *u = req->user;
+	char exp[32];
+	snprintf(exp, sizeof exp, "%lld", u->claims.exp);
+	const char *p[] = { u->claims.jti, u->id, exp };
+	PGresult *res;
+	enum db_status st = db_begin(a);
+	if (st != DB_OK ||
+	    (st = db_exec(a, &res, "INSERT INTO revoked_tokens (jti, user_id, expires_at) "
+		"VALUES ($1, $2, to_timestamp($3::bigint)) ON CONFLICT (jti) DO NOTHING", 3, p)) != DB_OK ||
+	    (st = audit_write(req, a, u->id, u->id, "auth.logout", "success", NULL)) != DB_OK ||
+	    (st = db_commit(a)) != DB_OK)
+		return fail(db_err(st));
+	return GE_OK;
+}
+
+enum gala_error accounts_logout_all(struct request *req)
+{
+	arena_t *a = req->arena;
+	const char *p[] = { req->user->id };
+	PGresult *res;
+	enum db_status st = db_begin(a);
+	if (st != DB_OK ||
+	    (st = db_exec(a, &res, "UPDATE users SET token_version = token_version + 1, "
+		"updated_at = now() WHERE id = $1", 1, p)) != DB_OK ||
+	    (st = audit_write(req, a, req->user->id, req->user->id, "auth.logout_all", "success",
+		NULL)) != DB_OK ||
+	    (st = db_commit(a)) != DB_OK)
+		return fail(db_err(st));
+	return GE_OK;
+}
+
+static int role_change(arena_t *a, const char *user_id, const char *from, const char *to,
+    const char *via)
+{
+	cJSON *m = cJSON_CreateObject();
+	if (from != NULL)
+		cJSON_AddStringToObject(m, "from", from);
+	else
+		cJSON_AddNullToObject(m, "from");
+	cJSON_AddStringToObject(m, "to", to);
+	cJSON_AddStringToObject(m, "via", via);
+	return audit_write(NULL, a, NULL, user_id, "user.role_change", "success", m) == DB_OK ? 0 : -1;
+}
+
+int accounts_create_admin(arena_t *a, const char *email, const char *password,
+    const char *full_name, char *err, size_t errlen)
+{
+	const char *why = password_policy_error(password);
+	if (why != NULL) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	char hash[PASSWORD_HASH_MAX];
+	if (password_hash(password, hash) != 0) {
+		snprintf(err, errlen, "out of memory while hashing");
+		return -1;
+	}
+	const char *p[] = { email, hash, full_name };
+	PGresult *res;
+	enum db_status st = db_begin(a);
+	if (st == DB_OK)
+		st = db_exec(a, &res, "INSERT INTO users (email, password_hash, full_name, role, "
+		    "email_verified) VALUES ($1, $2, $3, 'admin', true) RETURNING id", 3, p);
+	if (st == DB_ERROR && db_is_unique_violation(res)) {
+		db_rollback();
+		snprintf(err, errlen, "%s already has an account; use: gala user set-role %s admin",
+		    email, email);
+		return -1;
+	}
+	if (st != DB_OK || role_change(a, db_value(res, 0, 0), NULL, "admin", "cli:create-admin") != 0 ||
+	    db_commit(a) != DB_OK) {
+		db_rollback();
+		snprintf(err, errlen, "database error (see the log)");
+		return -1;
+	}
+	return 0;
+}
+
+int accounts_set_role(arena_t *a, const char *email, const char *role,
+    char *err, size_t errlen)
+{
+	const char *p[] = { email, role };
+	PGresult *res;
+	enum db_status st = db_begin(a);
+	if (st == DB_OK)
+		st = db_exec(a, &res, "UPDATE users u SET role = $2, updated_at = now() "
+		    "FROM (SELECT id, role FROM users WHERE lower(email) = lower($1) FOR UPDATE) old "
+		    "WHERE u.id = old.id RETURNING u.id, old.role", 2, p);
+	if (st != DB_OK) {
+		db_rollback();
+		snprintf(err, errlen, "database error (see the log)");
+		return -1;
+	}
+	if (PQntuples(res) != 1) {
+		db_rollback();
+		snprintf(err, errlen, "no account with the email %s", email);
+		return -1;
+	}
+	if (role_change(a, db_value(res, 0, 0), db_value(res, 0, 1), role, "cli:set-role") != 0 ||
+	    db_commit(a) != DB_OK) {
+		db_rollback();
+		snprintf(err, errlen, "database error (see the log)");
+		return -1;
+	}
+	return 0;
+}
