@@ -2,6 +2,7 @@
 #include "autoconf.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,7 +11,13 @@
 
 #include "core/arena.h"
 #include "core/buf.h"
+#include "clients/mailer.h"
 #include "core/config.h"
+#include "core/crypto.h"
+#include "core/jwt.h"
+#include "core/password.h"
+#include "http/auth.h"
+#include "http/validate.h"
 #include "http/json.h"
 #include "http/pipeline.h"
 #include "http/request.h"
@@ -387,6 +394,235 @@ START_TEST(config_env_file_overrides)
 }
 END_TEST
 
+
+static cJSON *load_json_file(const char *rel)
+{
+	const char *src = getenv("GALA_SRCDIR");
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", src ? src : ".", rel);
+	FILE *f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	static char text[65536];
+	size_t n = fread(text, 1, sizeof text - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	cJSON *j = cJSON_Parse(text);
+	ck_assert_ptr_nonnull(j);
+	return j;
+}
+
+/* Tokens made by PyJWT (tests/data/make_jwt_vectors.py). */
+START_TEST(jwt_independent_vectors)
+{
+	cJSON *doc = load_json_file("tests/data/jwt_vectors.json");
+	const char *key = cJSON_GetObjectItem(doc, "key")->valuestring;
+	long long now = (long long)cJSON_GetObjectItem(doc, "now")->valuedouble;
+	static const struct { const char *name; enum jwt_result r; } results[] = {
+		{ "ok", JWT_OK }, { "expired", JWT_EXPIRED }, { "bad_signature", JWT_BAD_SIGNATURE },
+		{ "bad_algorithm", JWT_BAD_ALGORITHM }, { "malformed", JWT_MALFORMED },
+	};
+	int checked = 0;
+	cJSON *v;
+	cJSON_ArrayForEach(v, cJSON_GetObjectItem(doc, "vectors")) {
+		const char *want = cJSON_GetObjectItem(v, "result")->valuestring;
+		enum jwt_result expect = JWT_MALFORMED;
+		for (size_t i = 0; i < sizeof results / sizeof results[0]; i++)
+			if (strcmp(results[i].name, want) == 0)
+				expect = results[i].r;
+		struct jwt_claims c;
+		enum jwt_result got = jwt_verify(cJSON_GetObjectItem(v, "token")->valuestring, key, now, &c);
+		ck_assert_msg(got == expect, "%s: got %d, want %d",
+		    cJSON_GetObjectItem(v, "name")->valuestring, got, expect);
+		if (expect == JWT_OK) {
+			ck_assert_str_eq(c.sub, "3bdfb64a-e138-4ad6-b618-625a589582e3");
+			ck_assert_str_eq(c.role, "customer");
+			ck_assert_int_eq(c.exp, now + 3600);
+		}
+		checked++;
+	}
+	ck_assert_int_ge(checked, 8);
+
+	/* Signing the same claims gives PyJWT's token byte for byte. */
+	cJSON *claims = cJSON_GetObjectItem(doc, "claims");
+	struct jwt_claims c = { 0 };
+	snprintf(c.sub, sizeof c.sub, "%s", cJSON_GetObjectItem(claims, "sub")->valuestring);
+	snprintf(c.role, sizeof c.role, "%s", cJSON_GetObjectItem(claims, "role")->valuestring);
+	snprintf(c.jti, sizeof c.jti, "%s", cJSON_GetObjectItem(claims, "jti")->valuestring);
+	snprintf(c.csrf, sizeof c.csrf, "%s", cJSON_GetObjectItem(claims, "csrf")->valuestring);
+	c.iat = (long long)cJSON_GetObjectItem(claims, "iat")->valuedouble;
+	c.exp = (long long)cJSON_GetObjectItem(claims, "exp")->valuedouble;
+	c.tv = 0;
+	char token[JWT_MAX];
+	ck_assert_int_eq(jwt_sign(&c, key, token, sizeof token), 0);
+	const char *pyjwt = cJSON_GetObjectItem(cJSON_GetArrayItem(
+	    cJSON_GetObjectItem(doc, "vectors"), 0), "token")->valuestring;
+	ck_assert_str_eq(token, pyjwt);
+	cJSON_Delete(doc);
+}
+END_TEST
+
+START_TEST(jwt_round_trip_and_garbage)
+{
+	struct jwt_claims c = { .iat = 100, .exp = 200, .tv = 3 };
+	strcpy(c.sub, "s");
+	strcpy(c.role, "admin");
+	strcpy(c.jti, "j");
+	strcpy(c.csrf, "x");
+	char token[JWT_MAX];
+	ck_assert_int_eq(jwt_sign(&c, "k1", token, sizeof token), 0);
+	struct jwt_claims out;
+	ck_assert_int_eq(jwt_verify(token, "k1", 150, &out), JWT_OK);
+	ck_assert_int_eq(out.tv, 3);
+	ck_assert_int_eq(jwt_verify(token, "k2", 150, &out), JWT_BAD_SIGNATURE);
+	ck_assert_int_eq(jwt_verify(token, "k1", 200, &out), JWT_EXPIRED);
+	static const char *const garbage[] = { "", "a", "a.b", "a.b.c.d", "....", "!!.!!.!!",
+		"eyJhbGciOiJIUzI1NiJ9..", "eyJhbGciOiJIUzI1NiJ9.e30.AAAA" };
+	for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++)
+		ck_assert_int_ne(jwt_verify(garbage[i], "k1", 150, &out), JWT_OK);
+}
+END_TEST
+
+START_TEST(csrf_decisions)
+{
+	const char *fe = "https://app.gala.test";
+	/* Safe methods and clients without Origin are not checked. */
+	ck_assert(csrf_allows("GET", "https://evil.test", fe, NULL, "t"));
+	ck_assert(csrf_allows("HEAD", "https://evil.test", fe, NULL, "t"));
+	ck_assert(csrf_allows("POST", NULL, fe, NULL, "t"));
+	/* Unsafe with Origin: both the origin and the token must match. */
+	ck_assert(csrf_allows("POST", fe, fe, "t0k", "t0k"));
+	ck_assert(csrf_allows("DELETE", fe, fe, "t0k", "t0k"));
+	ck_assert(!csrf_allows("POST", "https://evil.test", fe, "t0k", "t0k"));
+	ck_assert(!csrf_allows("POST", "null", fe, "t0k", "t0k"));
+	ck_assert(!csrf_allows("PATCH", fe, fe, NULL, "t0k"));
+	ck_assert(!csrf_allows("PUT", fe, fe, "t0K", "t0k"));
+	ck_assert(!csrf_allows("POST", fe, fe, "t0k0", "t0k"));
+	ck_assert(!csrf_allows("POST", fe, fe, "", ""));
+}
+END_TEST
+
+START_TEST(password_rules)
+{
+	ck_assert_ptr_nonnull(password_policy_error("short"));
+	ck_assert_ptr_nonnull(password_policy_error("password"));
+	ck_assert_ptr_nonnull(password_policy_error("PassWord1"));
+	ck_assert_ptr_nonnull(password_policy_error("12345678"));
+	ck_assert_ptr_null(password_policy_error("Gala-test-pass-42"));
+	/* Characters, not bytes: 8 two-byte characters pass, 7 do not. */
+	ck_assert_ptr_null(password_policy_error("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"));
+	ck_assert_ptr_nonnull(password_policy_error("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"));
+	char long_pw[200];
+	memset(long_pw, 'q', 129);
+	long_pw[129] = '\0';
+	ck_assert_ptr_nonnull(password_policy_error(long_pw));
+	long_pw[128] = '\0';
+	ck_assert_ptr_null(password_policy_error(long_pw));
+	/* The list is sorted, or bsearch would miss entries. */
+	for (size_t i = 1; i < common_passwords_count; i++)
+		ck_assert_msg(strcmp(common_passwords[i - 1], common_passwords[i]) < 0,
+		    "common_passwords not sorted at %zu", i);
+}
+END_TEST
+
+START_TEST(password_hash_verify)
+{
+	char hash[PASSWORD_HASH_MAX];
+	ck_assert_int_eq(password_hash("Gala-test-pass-42", hash), 0);
+	ck_assert_ptr_nonnull(strstr(hash, "$argon2id$"));
+	ck_assert(password_verify("Gala-test-pass-42", hash));
+	ck_assert(!password_verify("Gala-test-pass-43", hash));
+	ck_assert(!password_verify("anything", NULL));
+	ck_assert(!password_needs_rehash(hash));
+}
+END_TEST
+
+START_TEST(tokens_and_ids)
+{
+	char a[37], b[37];
+	crypto_uuid4(a);
+	crypto_uuid4(b);
+	ck_assert(uuid_valid(a));
+	ck_assert_str_ne(a, b);
+	ck_assert_int_eq(a[14], '4');
+	ck_assert(!uuid_valid("not-a-uuid"));
+	ck_assert(!uuid_valid("3bdfb64a-e138-4ad6-b618-625a589582e"));
+	ck_assert(!uuid_valid("3bdfb64a-e138-4ad6-b618-625a589582eZ"));
+	char t[64];
+	crypto_random_token(t, sizeof t, 32);
+	ck_assert_uint_eq(strlen(t), 43);    /* 256 bits, base64url without padding */
+	char h[65];
+	crypto_sha256_hex("abc", 3, h);
+	ck_assert_str_eq(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	crypto_hmac_sha256_hex("key", "The quick brown fox jumps over the lazy dog", 43, h);
+	ck_assert_str_eq(h, "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8");
+	ck_assert(crypto_str_equal("abc", "abc"));
+	ck_assert(!crypto_str_equal("abc", "abd"));
+	ck_assert(!crypto_str_equal("abc", "abcd"));
+}
+END_TEST
+
+START_TEST(rfc3339_and_email_validation)
+{
+	ck_assert(rfc3339_valid("2026-05-01T18:00:00Z"));
+	ck_assert(rfc3339_valid("2026-05-01T18:00:00.123+02:00"));
+	ck_assert(!rfc3339_valid("2026-05-01"));
+	ck_assert(!rfc3339_valid("2026-13-01T18:00:00Z"));
+	ck_assert(!rfc3339_valid("2026-05-01T18:00:00"));
+	ck_assert(!rfc3339_valid("2026-05-01T18:00:00Zjunk"));
+
+	struct request req;
+	make_request(&req, "POST", "/api/things", "application/json", NULL, NULL);
+	static const char *const bodies[] = { "{\"email\":\"a@b.co\"}", "{\"email\":\"no-at.example\"}",
+		"{\"email\":\"a@b\"}", "{\"email\":\"a b@c.de\"}", "{\"email\":42}", "{}" };
+	static const bool ok[] = { true, false, false, false, false, false };
+	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+		make_request(&req, "POST", "/api/things", "application/json", bodies[i], NULL);
+		ck_assert_int_eq(json_parse_request(&req), 0);
+		struct validator v;
+		v_init(&v, &req);
+		v_email(&v, "email");
+		ck_assert_msg(v.failed == !ok[i], "%s", bodies[i]);
+		if (!ok[i]) {
+			ck_assert_int_eq(req.resp.status, 422);
+			cJSON *j = resp_json(&req);
+			ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "param")->valuestring,
+			    "email");
+			cJSON_Delete(j);
+		}
+	}
+	make_request(&req, "POST", "/api/things", "application/json", "{\"email\":\"a@b.co\",\"role\":\"admin\"}", NULL);
+	ck_assert_int_eq(json_parse_request(&req), 0);
+	struct validator v;
+	v_init(&v, &req);
+	static const char *const only_email[] = { "email", NULL };
+	v_only(&v, only_email);
+	ck_assert(v.failed);
+}
+END_TEST
+
+START_TEST(mail_format_headers)
+{
+	buf_t b;
+	buf_init(&b, 65536);
+	ck_assert_int_eq(mailer_format(&b, "Gala <no-reply@gala.test>", "ann@example.com",
+	    "Caf\xc3\xa9 code", "line one\nline two\n", 1800000000), 0);
+	ck_assert_ptr_nonnull(strstr(b.data, "Date: Fri, 15 Jan 2027 08:00:00 +0000\r\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "From: Gala <no-reply@gala.test>\r\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "To: <ann@example.com>\r\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "Subject: =?UTF-8?B?Q2Fmw6kgY29kZQ==?=\r\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "@gala.test>\r\nMIME-Version: 1.0\r\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "Content-Type: text/plain; charset=UTF-8\r\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\r\n\r\nline one\r\nline two\r\n"));
+	char addr[64];
+	ck_assert_int_eq(mailer_address("Gala <x@y.z>", addr, sizeof addr), 0);
+	ck_assert_str_eq(addr, "x@y.z");
+	ck_assert_int_eq(mailer_address("bare@y.z", addr, sizeof addr), 0);
+	ck_assert_str_eq(addr, "bare@y.z");
+	ck_assert_int_eq(mailer_address("Nobody", addr, sizeof addr), -1);
+	buf_free(&b);
+}
+END_TEST
+
 static Suite *unit_suite(void)
 {
 	Suite *s = suite_create("unit");
@@ -410,6 +646,18 @@ static Suite *unit_suite(void)
 	tcase_add_test(core, config_production_guards);
 	tcase_add_test(core, config_env_file_overrides);
 	suite_add_tcase(s, core);
+	TCase *auth = tcase_create("auth");
+	tcase_add_checked_fixture(auth, setup, teardown);
+	tcase_set_timeout(auth, 30);
+	tcase_add_test(auth, jwt_independent_vectors);
+	tcase_add_test(auth, jwt_round_trip_and_garbage);
+	tcase_add_test(auth, csrf_decisions);
+	tcase_add_test(auth, password_rules);
+	tcase_add_test(auth, password_hash_verify);
+	tcase_add_test(auth, tokens_and_ids);
+	tcase_add_test(auth, rfc3339_and_email_validation);
+	tcase_add_test(auth, mail_format_headers);
+	suite_add_tcase(s, auth);
 	return s;
 }
 
