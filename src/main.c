@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "db/db.h"
 #include "services/accounts.h"
+#include "services/maintenance.h"
 #include "db/migrate.h"
 #include "server/master.h"
 
@@ -26,6 +27,9 @@ static void usage(FILE *out)
 	    "commands:\n"
 	    "  serve                 run the FastCGI worker pool (LISTEN or systemd socket)\n"
 	    "  migrate               apply schema/NNNN_*.sql migrations\n"
+	    "  maintenance           purge expired limiter rows, idempotency keys, revoked\n"
+	    "                        tokens, OTPs and reset tokens; complete stuck payouts\n"
+	    "                        and refund charges of cancelled bookings (systemd timer)\n"
 	    "  check-config [--list] validate the environment; --list prints every setting\n"
 	    "  user create-admin EMAIL [--name NAME]\n"
 	    "                        create an admin; the password is read from stdin\n"
@@ -153,6 +157,21 @@ static int cmd_user(int argc, char **argv)
 	return rc;
 }
 
+static int cmd_maintenance(void)
+{
+	struct config cfg;
+	if (load_config(&cfg) != 0)
+		return 1;
+	gala_config = &cfg;
+	db_configure(cfg.database_url, cfg.db_pool_timeout, cfg.db_statement_timeout_ms);
+	int rc = maintenance_run();
+	db_disconnect();
+	db_configure(NULL, 0, 0);
+	gala_config = NULL;
+	config_free(&cfg);
+	return rc;
+}
+
 static int cmd_serve(void)
 {
 	struct config cfg;
@@ -189,6 +208,8 @@ int main(int argc, char **argv)
 		rc = cmd_serve();
 	else if (strcmp(cmd, "migrate") == 0)
 		rc = cmd_migrate();
+	else if (strcmp(cmd, "maintenance") == 0)
+		rc = cmd_maintenance();
 	else if (strcmp(cmd, "user") == 0)
 		rc = cmd_user(argc, argv);
 	else if (strcmp(cmd, "check-config") == 0)

@@ -3,6 +3,10 @@
 #define GALA_HANDLERS_H
 
 #include "http/request.h"
+#include "api/subscriptions.h"
+#include "api/admin.h"
+#include "api/market.h"
+#include "api/money.h"
 
 void api_health(struct request *req);
 

@@ -22,6 +22,63 @@ const struct route api_routes[] = {
 	{ "POST", "/api/auth/logout", api_auth_logout, AUTH_REQUIRED, 0, RATE_WRITE, ROUTE_IDEMPOTENT },
 	{ "POST", "/api/auth/logout-all", api_auth_logout_all, AUTH_REQUIRED, 0, RATE_WRITE,
 	  ROUTE_IDEMPOTENT },
+
+	/* Subscriptions (api/subscriptions.c) */
+	{ "GET", "/api/subscriptions/plans", api_subscription_plans, AUTH_OPTIONAL, 0, RATE_NONE, 0 },
+	{ "POST", "/api/subscriptions", api_subscription_start, AUTH_REQUIRED, 0, RATE_WRITE,
+	  ROUTE_IDEMPOTENT },
+	{ "GET", "/api/subscriptions", api_subscription_list, AUTH_REQUIRED, 0, RATE_NONE, 0 },
+	{ "POST", "/api/subscriptions/{id}/cancel", api_subscription_cancel, AUTH_REQUIRED, 0,
+	  RATE_WRITE, ROUTE_IDEMPOTENT },
+	{ "POST", "/api/subscriptions/{id}/sync", api_subscription_sync, AUTH_REQUIRED, 0, RATE_WRITE,
+	  ROUTE_IDEMPOTENT },
+
+	/* Marketplace (api/providers.c, api/events.c, api/bookings.c, api/payments.c) */
+	{ "POST", "/api/providers", api_providers_create, AUTH_REQUIRED, ROLE_BIT_PROVIDER,
+	  RATE_WRITE, ROUTE_IDEMPOTENT },
+	{ "GET", "/api/providers", api_providers_list, AUTH_REQUIRED, 0, RATE_NONE, 0 },
+	{ "GET", "/api/providers/{id}", api_providers_get, AUTH_REQUIRED, 0, RATE_NONE, 0 },
+	{ "PATCH", "/api/providers/{id}", api_providers_update, AUTH_REQUIRED, 0, RATE_WRITE, 0 },
+	{ "POST", "/api/events", api_events_create, AUTH_REQUIRED,
+	  ROLE_BIT_CUSTOMER | ROLE_BIT_ADMIN, RATE_WRITE, ROUTE_IDEMPOTENT },
+	{ "GET", "/api/events", api_events_list, AUTH_REQUIRED, 0, RATE_NONE, 0 },
+	{ "GET", "/api/events/{id}", api_events_get, AUTH_REQUIRED, 0, RATE_NONE, 0 },
+	{ "PATCH", "/api/events/{id}", api_events_update, AUTH_REQUIRED, 0, RATE_WRITE, 0 },
+	{ "DELETE", "/api/events/{id}", api_events_delete, AUTH_REQUIRED, 0, RATE_WRITE, 0 },
+	{ "POST", "/api/events/{id}/services", api_event_services_create, AUTH_REQUIRED, 0,
+	  RATE_WRITE, ROUTE_IDEMPOTENT },
+	{ "GET", "/api/events/{id}/services", api_event_services_list, AUTH_REQUIRED, 0, RATE_NONE,
+	  0 },
+	{ "GET", "/api/event-services/{id}", api_event_services_get, AUTH_REQUIRED, 0, RATE_NONE,
+	  0 },
+	{ "POST", "/api/event-services/{id}/accept", api_event_services_accept, AUTH_REQUIRED, 0,
+	  RATE_WRITE, ROUTE_IDEMPOTENT },
+	{ "POST", "/api/event-services/{id}/decline", api_event_services_decline, AUTH_REQUIRED, 0,
+	  RATE_WRITE, ROUTE_IDEMPOTENT },
+	{ "POST", "/api/event-services/{id}/complete", api_event_services_complete, AUTH_REQUIRED,
+	  0, RATE_WRITE, ROUTE_IDEMPOTENT },
+	{ "POST", "/api/event-services/{id}/cancel", api_event_services_cancel, AUTH_REQUIRED, 0,
+	  RATE_WRITE, ROUTE_IDEMPOTENT },
+	{ "GET", "/api/payments", api_payments_list, AUTH_REQUIRED, 0, RATE_NONE, 0 },
+	{ "GET", "/api/payments/{id}", api_payments_get, AUTH_REQUIRED, 0, RATE_NONE, 0 },
+
+	/* Money (api/money.c): pay, release, refund, Stripe onboarding and the
+	 * Stripe webhook, whose raw body is verified before it is parsed; it is
+	 * deduplicated by Stripe's event id, not by Idempotency-Key. */
+	{ "POST", "/api/event-services/{id}/pay", api_event_services_pay, AUTH_REQUIRED, 0,
+	  RATE_WRITE, ROUTE_IDEMPOTENT },
+	{ "POST", "/api/event-services/{id}/release", api_event_services_release, AUTH_REQUIRED, 0,
+	  RATE_WRITE, ROUTE_IDEMPOTENT },
+	{ "POST", "/api/event-services/{id}/refund", api_event_services_refund, AUTH_REQUIRED,
+	  ROLE_BIT_ADMIN, RATE_WRITE, ROUTE_IDEMPOTENT },
+	{ "POST", "/api/providers/{id}/stripe-onboarding", api_providers_stripe_onboarding,
+	  AUTH_REQUIRED, 0, RATE_WRITE, ROUTE_IDEMPOTENT },
+	{ "POST", "/api/webhooks/stripe", api_webhooks_stripe, AUTH_NONE, 0, RATE_NONE,
+	  ROUTE_RAW_BODY },
+
+	/* Admin (api/admin.c) */
+	{ "GET", "/api/admin/audit-logs", api_admin_audit_logs, AUTH_REQUIRED, ROLE_BIT_ADMIN,
+	  RATE_NONE, 0 },
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];

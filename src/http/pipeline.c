@@ -8,7 +8,9 @@
 #include <strings.h>
 
 #include "core/config.h"
+#include "core/idempotency.h"
 #include "core/log.h"
+#include "core/ratelimit.h"
 #include "http/auth.h"
 #include "http/json.h"
 #include "http/response.h"
@@ -59,6 +61,16 @@ static int stage_body(struct request *req)
 	return json_parse_request(req);
 }
 
+static void run_handler(struct request *req)
+{
+	req->route->handler(req);
+	if (req->resp.status == 0) {
+		log_error("gala.pipeline", "handler of %s %s set no response",
+		    req->route->method, req->route->pattern);
+		http_respond_error(req, GE_INTERNAL, NULL, NULL);
+	}
+}
+
 void pipeline_run(struct request *req, const struct route *table, size_t n)
 {
 	char allow[128];
@@ -79,12 +91,14 @@ void pipeline_run(struct request *req, const struct route *table, size_t n)
 	case ROUTER_MATCH:
 		break;
 	}
-	if (stage_body(req) != 0 || auth_stage(req) != 0)
+	/* Each stage either lets the request go on or leaves its answer. The
+	 * limiter runs after authentication because the write rule counts per
+	 * user; CSRF is part of auth_stage. */
+	if (stage_body(req) != 0 || auth_stage(req) != 0 || ratelimit_stage(req) != 0)
 		return;
-	req->route->handler(req);
-	if (req->resp.status == 0) {
-		log_error("gala.pipeline", "handler of %s %s set no response",
-		    req->route->method, req->route->pattern);
-		http_respond_error(req, GE_INTERNAL, NULL, NULL);
-	}
+	struct idempotency idem;
+	if (idempotency_begin(req, &idem) != 0)
+		return;
+	run_handler(req);
+	idempotency_finish(req, &idem);
 }

@@ -1,6 +1,7 @@
 /* The request pipeline: route, body checks, the middleware of the route
- * (rate limit, authentication, CSRF, idempotency), then the handler. Always
- * leaves a response in req->resp. */
+ * (authentication and CSRF, rate limit, idempotency), then the handler and
+ * the idempotency record of its answer. Always leaves a response in
+ * req->resp. */
 #ifndef GALA_PIPELINE_H
 #define GALA_PIPELINE_H
 

@@ -53,33 +53,60 @@ static void worker_signals(sigset_t *wait_mask)
 	sigemptyset(wait_mask);
 }
 
-/* Waits until there is a request to read: on the connection nginx keeps
- * open (fastcgi_keep_conn), or on a new connection. A worker holding an idle
- * kept connection still watches the listening socket and gives the kept
- * connection up when a new one waits, so that a connection nginx opened
- * while every worker sat on a kept one is never left unserved.
- * Returns 1 when fr->ipcFd has data, 0 to look again. */
-static int worker_wait(FCGX_Request *fr, int listen_fd, const sigset_t *wait_mask)
+/* nginx keeps FastCGI connections open (fastcgi_keep_conn) and may send
+ * the next request on any of them at any moment, so a worker never closes
+ * one nginx still holds: it keeps every connection it accepted (up to
+ * WORKER_MAX_CONNS) and serves whichever has a request, while still
+ * accepting new connections. A worker sitting on an idle kept connection
+ * therefore never starves a connection nginx opened elsewhere, and nginx
+ * never writes a request into a connection being closed under it. */
+#define WORKER_MAX_CONNS 16
+
+struct held_conn {
+	FCGX_Request fr;
+	long long last_used_ms;
+};
+
+/* Waits for a request and returns the index of the connection that has
+ * one, or -1 to look again (signal, lost accept race). */
+static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *wait_mask)
 {
-	struct pollfd pfd[2];
-	int n = 0, kept = fr->ipcFd >= 0;
-	if (kept)
-		pfd[n++] = (struct pollfd){ .fd = fr->ipcFd, .events = POLLIN };
-	pfd[n++] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
-	if (ppoll(pfd, (nfds_t)n, NULL, wait_mask) < 0)
-		return 0;
-	if (kept && pfd[0].revents != 0)
-		return 1;
+	struct pollfd pfd[WORKER_MAX_CONNS + 1];
+	int which[WORKER_MAX_CONNS];
+	int n = 0;
+	for (int i = 0; i < WORKER_MAX_CONNS; i++) {
+		if (conns[i].fr.ipcFd < 0)
+			continue;
+		pfd[n] = (struct pollfd){ .fd = conns[i].fr.ipcFd, .events = POLLIN };
+		which[n++] = i;
+	}
+	pfd[n] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
+	if (ppoll(pfd, (nfds_t)n + 1, NULL, wait_mask) < 0)
+		return -1;
+	for (int k = 0; k < n; k++)
+		if (pfd[k].revents != 0)
+			return which[k];
 	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
-		return 0;
-	if (kept)
-		close(fr->ipcFd);
+		return -1;
+	int idx = -1;
+	for (int i = 0; i < WORKER_MAX_CONNS && idx < 0; i++)
+		if (conns[i].fr.ipcFd < 0)
+			idx = i;
+	if (idx < 0) {
+		/* More open connections than nginx's keepalive pool could
+		 * explain: give up the one idle the longest. */
+		idx = 0;
+		for (int i = 1; i < WORKER_MAX_CONNS; i++)
+			if (conns[i].last_used_ms < conns[idx].last_used_ms)
+				idx = i;
+		close(conns[idx].fr.ipcFd);
+	}
 	/* libfcgi reads a request from ipcFd when it is set; keepConnection
 	 * stops FCGX_Accept_r from closing the fd we just handed it. */
-	fr->ipcFd = fd;
-	fr->keepConnection = 1;
-	return 1;
+	conns[idx].fr.ipcFd = fd;
+	conns[idx].fr.keepConnection = 1;
+	return idx;
 }
 
 static void access_log(const struct request *req)
@@ -160,8 +187,9 @@ int worker_run(int listen_fd, struct worker_slot *slot,
 		log_error("gala.worker", "FCGX_Init failed");
 		return 1;
 	}
-	FCGX_Request fr;
-	FCGX_InitRequest(&fr, listen_fd, 0);
+	static struct held_conn conns[WORKER_MAX_CONNS];
+	for (int i = 0; i < WORKER_MAX_CONNS; i++)
+		FCGX_InitRequest(&conns[i].fr, listen_fd, 0);
 	arena_t *arena = arena_new(WORKER_ARENA_CHUNK);
 	unsigned long long served = 0;
 	password_prepare();
@@ -173,22 +201,26 @@ int worker_run(int listen_fd, struct worker_slot *slot,
 			log_info("gala.worker", "recycling after %llu requests", served);
 			break;
 		}
-		if (!worker_wait(&fr, listen_fd, &wait_mask))
+		int idx = worker_wait(conns, listen_fd, &wait_mask);
+		if (idx < 0)
 			continue;
-		if (FCGX_Accept_r(&fr) < 0)
+		FCGX_Request *fr = &conns[idx].fr;
+		conns[idx].last_used_ms = monotonic_ms();
+		if (FCGX_Accept_r(fr) < 0)
 			continue;
 		slot->busy_since_ms = monotonic_ms();
-		worker_handle(&fr, arena, slot, table, nroutes);
+		worker_handle(fr, arena, slot, table, nroutes);
 		/* The body was drained above: skip libfcgi's lingering close. */
-		fr.detached = 1;
-		FCGX_Finish_r(&fr);
+		fr->detached = 1;
+		FCGX_Finish_r(fr);
 		slot->busy_since_ms = 0;
 		slot->requests++;
 		served++;
 		arena_reset(arena);
 	}
-	if (fr.ipcFd >= 0)
-		close(fr.ipcFd);
+	for (int i = 0; i < WORKER_MAX_CONNS; i++)
+		if (conns[i].fr.ipcFd >= 0)
+			close(conns[i].fr.ipcFd);
 	arena_free(arena);
 	db_disconnect();
 	db_configure(NULL, 0, 0);

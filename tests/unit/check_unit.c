@@ -16,6 +16,8 @@
 #include "core/crypto.h"
 #include "core/jwt.h"
 #include "core/password.h"
+#include "core/idempotency.h"
+#include "core/ratelimit.h"
 #include "http/auth.h"
 #include "http/validate.h"
 #include "http/json.h"
@@ -623,6 +625,131 @@ START_TEST(mail_format_headers)
 }
 END_TEST
 
+/* ---- limits: GCRA arithmetic, RateLimit fields, idempotency rules ---- */
+
+static struct ratelimit_result rl(enum ratelimit_policy p, int n, int w, long long ahead_us)
+{
+	return (struct ratelimit_result){ p, { n, w }, true, ahead_us };
+}
+
+START_TEST(ratelimit_gcra_arithmetic)
+{
+	struct ratelimit_quota q = { 10, 60 };
+	ck_assert_int_eq(ratelimit_emission_us(&q), 6000000);
+	struct ratelimit_quota q3 = { 3, 1 };
+	ck_assert_int_eq(ratelimit_emission_us(&q3), 333333);
+	/* A full bucket, then after one request, then drained. */
+	struct ratelimit_result r = rl(RL_AUTH, 10, 60, 0);
+	ck_assert_int_eq(ratelimit_remaining(&r), 10);
+	ck_assert_int_eq(ratelimit_reset_seconds(&r), 0);
+	r.ahead_us = 6000000;
+	ck_assert_int_eq(ratelimit_remaining(&r), 9);
+	ck_assert_int_eq(ratelimit_reset_seconds(&r), 6);
+	r.ahead_us = 6000001;
+	ck_assert_int_eq(ratelimit_remaining(&r), 8);
+	ck_assert_int_eq(ratelimit_reset_seconds(&r), 7);
+	r.ahead_us = 60000000;
+	ck_assert_int_eq(ratelimit_remaining(&r), 0);
+	ck_assert_int_eq(ratelimit_reset_seconds(&r), 60);
+	/* Drained: the next slot opens one emission interval later. */
+	ck_assert_int_eq(ratelimit_retry_after(&r), 6);
+	/* Half an interval of room is not a request, and Retry-After is
+	 * rounded up and never 0. */
+	r.ahead_us = 57000000;
+	ck_assert_int_eq(ratelimit_remaining(&r), 0);
+	ck_assert_int_eq(ratelimit_retry_after(&r), 3);
+	r.ahead_us = 54000001;
+	ck_assert_int_eq(ratelimit_retry_after(&r), 1);
+	r.ahead_us = 54000000;
+	ck_assert_int_eq(ratelimit_remaining(&r), 1);
+	ck_assert_int_eq(ratelimit_retry_after(&r), 1);
+}
+END_TEST
+
+START_TEST(ratelimit_fields_format)
+{
+	struct ratelimit_result two[] = { rl(RL_AUTH_EMAIL, 10, 60, 6000000), rl(RL_AUTH, 10, 60, 6000000) };
+	char policy[256], state[128];
+	ratelimit_format_policy(two, 2, policy, sizeof policy);
+	ck_assert_str_eq(policy, "\"auth-email\";q=10;w=60, \"auth\";q=10;w=60");
+	/* A tie names auth-email; otherwise the least remaining wins. */
+	ck_assert_int_eq(ratelimit_tightest(two, 2)->policy, RL_AUTH_EMAIL);
+	two[1].ahead_us = 18000000;
+	ck_assert_int_eq(ratelimit_tightest(two, 2)->policy, RL_AUTH);
+	ratelimit_format_state(ratelimit_tightest(two, 2), state, sizeof state);
+	ck_assert_str_eq(state, "\"auth\";r=7;t=18");
+	struct ratelimit_result w = rl(RL_WRITE, 60, 60, 0);
+	ratelimit_format_policy(&w, 1, policy, sizeof policy);
+	ck_assert_str_eq(policy, "\"write\";q=60;w=60");
+	ratelimit_format_state(&w, state, sizeof state);
+	ck_assert_str_eq(state, "\"write\";r=60;t=0");
+}
+END_TEST
+
+START_TEST(ratelimit_client_ids)
+{
+	char out[64];
+	ratelimit_client_id("203.0.113.7", out, sizeof out);
+	ck_assert_str_eq(out, "203.0.113.7");
+	/* One subscriber's /64 is one client. */
+	ratelimit_client_id("2001:db8:1:2:3:4:5:6", out, sizeof out);
+	ck_assert_str_eq(out, "2001:db8:1:2::/64");
+	ratelimit_client_id("2001:DB8:1:2:ffff::1", out, sizeof out);
+	ck_assert_str_eq(out, "2001:db8:1:2::/64");
+	ratelimit_client_id("::ffff:192.0.2.1", out, sizeof out);
+	ck_assert_str_eq(out, "192.0.2.1");
+	ratelimit_client_id("unix:", out, sizeof out);
+	ck_assert_str_eq(out, "unix:");
+	ratelimit_client_id("", out, sizeof out);
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
+START_TEST(idempotency_key_syntax)
+{
+	char k[300];
+	ck_assert(idempotency_key_valid("a"));
+	ck_assert(idempotency_key_valid("order 42 / retry:1"));
+	ck_assert(!idempotency_key_valid(""));
+	memset(k, 'k', 255);
+	k[255] = '\0';
+	ck_assert(idempotency_key_valid(k));
+	k[255] = 'k';
+	k[256] = '\0';
+	ck_assert(!idempotency_key_valid(k));
+	ck_assert(!idempotency_key_valid("a\tb"));
+	ck_assert(!idempotency_key_valid("a\x7f"));
+	ck_assert(!idempotency_key_valid("caf\xc3\xa9"));
+}
+END_TEST
+
+START_TEST(idempotency_what_is_stored)
+{
+	ck_assert(idempotency_should_store(200, GE_OK));
+	ck_assert(idempotency_should_store(201, GE_OK));
+	ck_assert(idempotency_should_store(204, GE_OK));
+	ck_assert(idempotency_should_store(403, GE_FORBIDDEN));
+	ck_assert(idempotency_should_store(404, GE_NOT_FOUND));
+	ck_assert(idempotency_should_store(409, GE_INVALID_STATE));
+	ck_assert(idempotency_should_store(409, GE_EMAIL_TAKEN));
+	ck_assert(idempotency_should_store(502, GE_STRIPE_ERROR));
+	ck_assert(!idempotency_should_store(400, GE_MALFORMED_JSON));
+	ck_assert(!idempotency_should_store(400, GE_INVALID_OTP));
+	ck_assert(!idempotency_should_store(401, GE_INVALID_CREDENTIALS));
+	ck_assert(!idempotency_should_store(403, GE_CSRF_FAILED));
+	ck_assert(!idempotency_should_store(403, GE_EMAIL_NOT_VERIFIED));
+	ck_assert(!idempotency_should_store(409, GE_PAYOUT_IN_PROGRESS));
+	ck_assert(!idempotency_should_store(413, GE_PAYLOAD_TOO_LARGE));
+	ck_assert(!idempotency_should_store(415, GE_UNSUPPORTED_MEDIA_TYPE));
+	ck_assert(!idempotency_should_store(422, GE_VALIDATION));
+	ck_assert(!idempotency_should_store(429, GE_RATE_LIMITED));
+	ck_assert(!idempotency_should_store(500, GE_INTERNAL));
+	ck_assert(!idempotency_should_store(502, GE_PAYOUT_UNCONFIRMED));
+	ck_assert(!idempotency_should_store(502, GE_STRIPE_UNAVAILABLE));
+	ck_assert(!idempotency_should_store(503, GE_DB_UNAVAILABLE));
+}
+END_TEST
+
 static Suite *unit_suite(void)
 {
 	Suite *s = suite_create("unit");
@@ -658,6 +785,14 @@ static Suite *unit_suite(void)
 	tcase_add_test(auth, rfc3339_and_email_validation);
 	tcase_add_test(auth, mail_format_headers);
 	suite_add_tcase(s, auth);
+
+	TCase *limits = tcase_create("limits");
+	tcase_add_test(limits, ratelimit_gcra_arithmetic);
+	tcase_add_test(limits, ratelimit_fields_format);
+	tcase_add_test(limits, ratelimit_client_ids);
+	tcase_add_test(limits, idempotency_key_syntax);
+	tcase_add_test(limits, idempotency_what_is_stored);
+	suite_add_tcase(s, limits);
 	return s;
 }
 

@@ -1,0 +1,47 @@
+#include "autoconf.h"
+
+#include "api/market.h"
+
+#include "core/crypto.h"
+#include "http/auth.h"
+#include "http/response.h"
+
+void market_respond_error(struct request *req, enum gala_error e, const struct market_why *why)
+{
+	const char *param = why ? why->param : NULL;
+	const char *message = why ? why->message : NULL;
+	if (message != NULL)
+		http_respond_error(req, e, param, "%s", message);
+	else
+		http_respond_error(req, e, param, NULL);
+}
+
+const char *market_path_id(struct request *req)
+{
+	const char *id = req->npath_params > 0 ? req->path_params[0] : NULL;
+	if (id == NULL || !uuid_valid(id)) {
+		http_respond_error(req, GE_NOT_FOUND, NULL, NULL);
+		return NULL;
+	}
+	return id;
+}
+
+bool market_require_verified(struct request *req)
+{
+	if (req->user->email_verified)
+		return true;
+	http_respond_error(req, GE_EMAIL_NOT_VERIFIED, NULL, NULL);
+	return false;
+}
+
+bool market_field_null(const struct request *req, const char *name)
+{
+	return req->json != NULL &&
+	    cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(req->json, name));
+}
+
+void market_respond_created(struct request *req, const char *path, cJSON *body)
+{
+	response_header(req, "Location", path);
+	response_json(req, 201, body);
+}

@@ -1,0 +1,37 @@
+#include "autoconf.h"
+
+#include "api/handlers.h"
+#include "http/response.h"
+#include "http/validate.h"
+#include "services/payments.h"
+
+void api_payments_list(struct request *req)
+{
+	struct validator v;
+	int limit, offset;
+	v_init(&v, req);
+	v_page(&v, 20, &limit, &offset);
+	if (v.failed)
+		return;
+	cJSON *out;
+	enum gala_error e = payments_list(req, limit, offset, &out);
+	if (e != GE_OK) {
+		market_respond_error(req, e, NULL);
+		return;
+	}
+	response_json(req, 200, out);
+}
+
+void api_payments_get(struct request *req)
+{
+	const char *id = market_path_id(req);
+	if (id == NULL)
+		return;
+	cJSON *out;
+	enum gala_error e = payments_get(req, id, &out);
+	if (e != GE_OK) {
+		market_respond_error(req, e, NULL);
+		return;
+	}
+	response_json(req, 200, out);
+}

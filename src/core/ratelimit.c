@@ -1,0 +1,282 @@
+#include "autoconf.h"
+
+#include "core/ratelimit.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "db/db.h"
+#include "http/auth.h"
+#include "http/response.h"
+#include "http/router.h"
+
+#define US_PER_S 1000000LL
+
+/* A key of rate_limits with the quota it is checked against. */
+struct ratelimit_check {
+	const char *key;
+	enum ratelimit_policy policy;
+	struct ratelimit_quota quota;
+};
+
+const char *ratelimit_policy_name(enum ratelimit_policy p)
+{
+	switch (p) {
+	case RL_AUTH_EMAIL:
+		return "auth-email";
+	case RL_AUTH:
+		return "auth";
+	case RL_WRITE:
+		return "write";
+	}
+	return "unknown";
+}
+
+long long ratelimit_emission_us(const struct ratelimit_quota *q)
+{
+	long long t = (long long)q->window_seconds * US_PER_S / q->requests;
+	return t > 0 ? t : 1;
+}
+
+/* The bucket holds N emission intervals: exactly N requests from empty. */
+static long long burst_us(const struct ratelimit_quota *q)
+{
+	return ratelimit_emission_us(q) * q->requests;
+}
+
+int ratelimit_remaining(const struct ratelimit_result *r)
+{
+	long long room = burst_us(&r->quota) - r->ahead_us;
+	if (room <= 0)
+		return 0;
+	long long n = room / ratelimit_emission_us(&r->quota);
+	return n > r->quota.requests ? r->quota.requests : (int)n;
+}
+
+static long long ceil_seconds(long long us)
+{
+	return us <= 0 ? 0 : (us + US_PER_S - 1) / US_PER_S;
+}
+
+long long ratelimit_reset_seconds(const struct ratelimit_result *r)
+{
+	return ceil_seconds(r->ahead_us);
+}
+
+long long ratelimit_retry_after(const struct ratelimit_result *r)
+{
+	long long wait = r->ahead_us + ratelimit_emission_us(&r->quota) - burst_us(&r->quota);
+	long long s = ceil_seconds(wait);
+	return s < 1 ? 1 : s;
+}
+
+const struct ratelimit_result *ratelimit_tightest(const struct ratelimit_result *r, size_t n)
+{
+	const struct ratelimit_result *best = &r[0];
+	for (size_t i = 1; i < n; i++) {
+		int a = ratelimit_remaining(&r[i]), b = ratelimit_remaining(best);
+		if (a < b || (a == b && r[i].policy < best->policy))
+			best = &r[i];
+	}
+	return best;
+}
+
+void ratelimit_format_policy(const struct ratelimit_result *r, size_t n, char *out,
+    size_t outlen)
+{
+	size_t off = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < n && off < outlen; i++) {
+		int w = snprintf(out + off, outlen - off, "%s\"%s\";q=%d;w=%d", i ? ", " : "",
+		    ratelimit_policy_name(r[i].policy), r[i].quota.requests, r[i].quota.window_seconds);
+		if (w < 0)
+			return;
+		off += (size_t)w;
+	}
+}
+
+void ratelimit_format_state(const struct ratelimit_result *r, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "\"%s\";r=%d;t=%lld", ratelimit_policy_name(r->policy),
+	    ratelimit_remaining(r), ratelimit_reset_seconds(r));
+}
+
+void ratelimit_client_id(const char *ip, char *out, size_t outlen)
+{
+	unsigned char a[16];
+	char text[INET6_ADDRSTRLEN];
+	if (strchr(ip, ':') == NULL || inet_pton(AF_INET6, ip, a) != 1) {
+		snprintf(out, outlen, "%s", ip);
+		return;
+	}
+	static const unsigned char v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	if (memcmp(a, v4mapped, sizeof v4mapped) == 0) {
+		snprintf(out, outlen, "%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
+		return;
+	}
+	memset(a + 8, 0, 8);
+	inet_ntop(AF_INET6, a, text, sizeof text);
+	snprintf(out, outlen, "%s/64", text);
+}
+
+/* The GCRA step, all in one statement. $2 is T and $3 the burst (N * T),
+ * both in microseconds. A request is admitted when max(tat, now) + T is
+ * at most now + burst; only then does tat move. A new key starts full. The
+ * second column is tat - now in microseconds, for the headers. */
+static const char check_sql[] =
+    "INSERT INTO rate_limits AS r (key, tat, allowed) "
+    "VALUES ($1, now() + $2::bigint * interval '1 microsecond', true) "
+    "ON CONFLICT (key) DO UPDATE SET "
+    "allowed = greatest(r.tat, now()) + $2::bigint * interval '1 microsecond' "
+    "<= now() + $3::bigint * interval '1 microsecond', "
+    "tat = CASE WHEN greatest(r.tat, now()) + $2::bigint * interval '1 microsecond' "
+    "<= now() + $3::bigint * interval '1 microsecond' "
+    "THEN greatest(r.tat, now()) + $2::bigint * interval '1 microsecond' ELSE r.tat END "
+    "RETURNING allowed, greatest(0, round(extract(epoch FROM r.tat - now()) * 1000000))::bigint";
+
+enum db_status ratelimit_check(arena_t *a, const char *key, enum ratelimit_policy policy,
+    const struct ratelimit_quota *q, struct ratelimit_result *out)
+{
+	char t[32], burst[32];
+	snprintf(t, sizeof t, "%lld", ratelimit_emission_us(q));
+	snprintf(burst, sizeof burst, "%lld", burst_us(q));
+	const char *params[] = { key, t, burst };
+	PGresult *res;
+	enum db_status st = db_exec(a, &res, check_sql, 3, params);
+	if (st != DB_OK)
+		return st;
+	out->policy = policy;
+	out->quota = *q;
+	out->allowed = db_bool(res, 0, 0);
+	out->ahead_us = strtoll(db_value(res, 0, 1), NULL, 10);
+	return DB_OK;
+}
+
+/* Gives back the interval an admitted request took from a bucket, when a
+ * second policy refused the request: refused requests do not count. */
+static void refund(arena_t *a, const struct ratelimit_check *c, struct ratelimit_result *r)
+{
+	char t[32];
+	long long tus = ratelimit_emission_us(&c->quota);
+	snprintf(t, sizeof t, "%lld", tus);
+	const char *params[] = { c->key, t };
+	PGresult *res;
+	if (db_exec(a, &res, "UPDATE rate_limits SET tat = tat - $2::bigint * interval '1 microsecond' "
+	    "WHERE key = $1", 2, params) != DB_OK)
+		log_warn("gala.ratelimit", "could not give back a %s slot", ratelimit_policy_name(c->policy));
+	r->ahead_us = r->ahead_us > tus ? r->ahead_us - tus : 0;
+}
+
+/* The body's "email", trimmed and lower-cased, or NULL. */
+static char *target_email(struct request *req)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(req->json, "email");
+	if (!cJSON_IsString(e))
+		return NULL;
+	const char *s = e->valuestring;
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		n--;
+	if (n == 0)
+		return NULL;
+	char *out = arena_strndup(req->arena, s, n);
+	for (char *p = out; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return out;
+}
+
+/* The checks of the route's rule, in the order they run: the per-email
+ * policy first, so that when it refuses the IP's quota is not touched. */
+static size_t route_checks(struct request *req, struct ratelimit_check *c)
+{
+	const struct config *cfg = gala_config;
+	struct ratelimit_quota auth = { cfg->auth_rate_limit_requests,
+		cfg->auth_rate_limit_window_seconds };
+	struct ratelimit_quota write = { cfg->write_rate_limit_requests,
+		cfg->write_rate_limit_window_seconds };
+	char client[64];
+	ratelimit_client_id(req->client_ip, client, sizeof client);
+	size_t n = 0;
+	const char *email = req->route->rate == RATE_AUTH_EMAIL ? target_email(req) : NULL;
+	if (email != NULL) {
+		/* Hashed: the table need not hold every address tried. */
+		char hash[65];
+		crypto_sha256_hex(email, strlen(email), hash);
+		c[n++] = (struct ratelimit_check){ arena_printf(req->arena, "auth-email:%s", hash),
+			RL_AUTH_EMAIL, auth };
+	}
+	switch (req->route->rate) {
+	case RATE_NONE:
+		break;
+	case RATE_AUTH_EMAIL:
+	case RATE_AUTH:
+		c[n++] = (struct ratelimit_check){ arena_printf(req->arena, "auth:ip:%s", client),
+			RL_AUTH, auth };
+		break;
+	case RATE_WRITE:
+		c[n++] = (struct ratelimit_check){ req->user != NULL ?
+			arena_printf(req->arena, "write:user:%s", req->user->id) :
+			arena_printf(req->arena, "write:ip:%s", client), RL_WRITE, write };
+		break;
+	}
+	return n;
+}
+
+/* RateLimit-Policy lists every policy of the route; RateLimit names the
+ * tightest of those that were checked (a refusal stops the later checks). */
+static void set_headers(struct request *req, const struct ratelimit_check *c,
+    struct ratelimit_result *r, size_t listed, size_t checked)
+{
+	for (size_t i = checked; i < listed; i++)
+		r[i] = (struct ratelimit_result){ c[i].policy, c[i].quota, true, 0 };
+	char policy[256], state[128];
+	ratelimit_format_policy(r, listed, policy, sizeof policy);
+	ratelimit_format_state(ratelimit_tightest(r, checked), state, sizeof state);
+	response_header(req, "RateLimit-Policy", policy);
+	response_header(req, "RateLimit", state);
+}
+
+int ratelimit_stage(struct request *req)
+{
+	if (req->route->rate == RATE_NONE || !gala_config->rate_limit_enabled)
+		return 0;
+	struct ratelimit_check checks[2];
+	struct ratelimit_result results[2];
+	size_t n = route_checks(req, checks);
+	for (size_t i = 0; i < n; i++) {
+		enum db_status st = ratelimit_check(req->arena, checks[i].key, checks[i].policy,
+		    &checks[i].quota, &results[i]);
+		if (st != DB_OK) {
+			/* Fail closed: without its count the limiter cannot tell a
+			 * brute force from a user, and the handler would need the
+			 * database anyway. */
+			log_error("gala.ratelimit", "the %s limiter could not reach Postgres; refusing %s %s",
+			    ratelimit_policy_name(checks[i].policy), req->method, req->path);
+			http_respond_error(req, st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE :
+			    GE_SERVICE_UNAVAILABLE, NULL, NULL);
+			return -1;
+		}
+		if (!results[i].allowed) {
+			for (size_t j = 0; j < i; j++)
+				refund(req->arena, &checks[j], &results[j]);
+			char retry[32];
+			snprintf(retry, sizeof retry, "%lld", ratelimit_retry_after(&results[i]));
+			http_respond_error(req, GE_RATE_LIMITED, NULL,
+			    "too many requests (%s policy); retry in %s s",
+			    ratelimit_policy_name(results[i].policy), retry);
+			response_header(req, "Retry-After", retry);
+			set_headers(req, checks, results, n, i + 1);
+			return -1;
+		}
+	}
+	set_headers(req, checks, results, n, n);
+	return 0;
+}

@@ -1,0 +1,465 @@
+#include "autoconf.h"
+
+#include "services/bookings.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/audit.h"
+#include "core/config.h"
+#include "core/money.h"
+#include "db/db.h"
+#include "services/events.h"
+#include "services/payments.h"
+
+static const char *const status_names[BOOKING__STATUS_COUNT] = {
+	[BOOKING_REQUESTED] = "requested",
+	[BOOKING_ACCEPTED] = "accepted",
+	[BOOKING_DECLINED] = "declined",
+	[BOOKING_CANCELLED] = "cancelled",
+	[BOOKING_PAYMENT_PENDING] = "payment_pending",
+	[BOOKING_PAID] = "paid",
+	[BOOKING_COMPLETED] = "completed",
+	[BOOKING_RELEASED] = "released",
+	[BOOKING_REFUNDED] = "refunded",
+};
+
+static const char *const action_names[BOOKING__ACTION_COUNT] = {
+	[BOOKING_ACCEPT] = "accept",
+	[BOOKING_DECLINE] = "decline",
+	[BOOKING_CANCEL] = "cancel",
+	[BOOKING_PAY] = "pay",
+	[BOOKING_PAYMENT_SUCCEEDED] = "payment_succeeded",
+	[BOOKING_PAYMENT_FAILED] = "payment_failed",
+	[BOOKING_COMPLETE] = "complete",
+	[BOOKING_RELEASE] = "release",
+	[BOOKING_REFUND] = "refund",
+	[BOOKING_CHARGE_REFUNDED] = "charge_refunded",
+};
+
+#define OWNER BOOKING_ACTOR_OWNER
+#define PROVIDER BOOKING_ACTOR_PROVIDER
+#define ADMIN BOOKING_ACTOR_ADMIN
+#define SYSTEM BOOKING_ACTOR_SYSTEM
+
+/* The machine of API.md: every allowed change, and who may make it. A
+ * pair (action, from) that is not here is 409 for a caller who may take
+ * the action at all; a row with no actors is 403 for everyone (cancelling
+ * a completed or released booking means a refund, which is admin only and
+ * goes through the refund route). */
+static const struct transition {
+	enum booking_action action;
+	enum booking_status from;
+	enum booking_status to;
+	unsigned actors;
+} machine[] = {
+	{ BOOKING_ACCEPT, BOOKING_REQUESTED, BOOKING_ACCEPTED, PROVIDER },
+	{ BOOKING_DECLINE, BOOKING_REQUESTED, BOOKING_DECLINED, PROVIDER },
+	{ BOOKING_CANCEL, BOOKING_REQUESTED, BOOKING_CANCELLED, OWNER | PROVIDER },
+	{ BOOKING_CANCEL, BOOKING_ACCEPTED, BOOKING_CANCELLED, OWNER | PROVIDER },
+	{ BOOKING_CANCEL, BOOKING_PAYMENT_PENDING, BOOKING_CANCELLED, OWNER | PROVIDER },
+	{ BOOKING_CANCEL, BOOKING_PAID, BOOKING_REFUNDED, OWNER | PROVIDER },
+	{ BOOKING_CANCEL, BOOKING_COMPLETED, BOOKING_REFUNDED, 0 },
+	{ BOOKING_CANCEL, BOOKING_RELEASED, BOOKING_REFUNDED, 0 },
+	{ BOOKING_PAY, BOOKING_ACCEPTED, BOOKING_PAYMENT_PENDING, OWNER },
+	{ BOOKING_PAYMENT_SUCCEEDED, BOOKING_PAYMENT_PENDING, BOOKING_PAID, SYSTEM },
+	/* Money code: a PaymentIntent that failed once (booking back to
+	 * accepted) and then succeeded with another card is paid. */
+	{ BOOKING_PAYMENT_SUCCEEDED, BOOKING_ACCEPTED, BOOKING_PAID, SYSTEM },
+	{ BOOKING_PAYMENT_FAILED, BOOKING_PAYMENT_PENDING, BOOKING_ACCEPTED, SYSTEM },
+	{ BOOKING_COMPLETE, BOOKING_PAID, BOOKING_COMPLETED, OWNER | ADMIN },
+	/* SYSTEM: gala maintenance completing a stuck payout (money code). */
+	{ BOOKING_RELEASE, BOOKING_COMPLETED, BOOKING_RELEASED, OWNER | ADMIN | SYSTEM },
+	{ BOOKING_REFUND, BOOKING_PAID, BOOKING_REFUNDED, ADMIN },
+	{ BOOKING_REFUND, BOOKING_COMPLETED, BOOKING_REFUNDED, ADMIN },
+	{ BOOKING_REFUND, BOOKING_RELEASED, BOOKING_REFUNDED, ADMIN },
+	{ BOOKING_CHARGE_REFUNDED, BOOKING_PAID, BOOKING_REFUNDED, SYSTEM },
+	{ BOOKING_CHARGE_REFUNDED, BOOKING_COMPLETED, BOOKING_REFUNDED, SYSTEM },
+	{ BOOKING_CHARGE_REFUNDED, BOOKING_RELEASED, BOOKING_REFUNDED, SYSTEM },
+};
+
+#undef OWNER
+#undef PROVIDER
+#undef ADMIN
+#undef SYSTEM
+
+const char *booking_status_name(enum booking_status s)
+{
+	return (unsigned)s < BOOKING__STATUS_COUNT ? status_names[s] : "unknown";
+}
+
+int booking_status_parse(const char *name, enum booking_status *out)
+{
+	for (int i = 0; name != NULL && i < BOOKING__STATUS_COUNT; i++) {
+		if (strcmp(status_names[i], name) == 0) {
+			*out = (enum booking_status)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *booking_action_name(enum booking_action a)
+{
+	return (unsigned)a < BOOKING__ACTION_COUNT ? action_names[a] : "unknown";
+}
+
+enum gala_error booking_decide(enum booking_status from, enum booking_action action,
+    unsigned actor, enum booking_status *to)
+{
+	unsigned may_act = 0;
+	for (size_t i = 0; i < sizeof machine / sizeof machine[0]; i++) {
+		const struct transition *t = &machine[i];
+		if (t->action != action)
+			continue;
+		if (t->from == from) {
+			if ((t->actors & actor) == 0)
+				return GE_FORBIDDEN;
+			*to = t->to;
+			return GE_OK;
+		}
+		may_act |= t->actors;
+	}
+	return (may_act & actor) != 0 ? GE_INVALID_STATE : GE_FORBIDDEN;
+}
+
+unsigned booking_actor(const struct booking *b, const struct auth_user *u)
+{
+	unsigned a = 0;
+	if (u == NULL)
+		return 0;
+	if (strcmp(u->role, "admin") == 0)
+		a |= BOOKING_ACTOR_ADMIN;
+	if (b->event_owner_id != NULL && strcmp(b->event_owner_id, u->id) == 0)
+		a |= BOOKING_ACTOR_OWNER;
+	if (b->provider_user_id != NULL && strcmp(b->provider_user_id, u->id) == 0)
+		a |= BOOKING_ACTOR_PROVIDER;
+	return a;
+}
+
+static enum gala_error db_err(enum db_status st)
+{
+	return st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE : GE_INTERNAL;
+}
+
+static enum gala_error fail(enum gala_error e)
+{
+	db_rollback();
+	return e;
+}
+
+/* The booking's own columns, then its event's and provider's (see
+ * booking_from_row). */
+#define BOOKING_SELECT \
+	"SELECT es.id, es.event_id, es.service_provider_id, es.description, es.amount_cents, " \
+	"es.currency, es.platform_fee_cents, es.status, " SQL_TS("es.created_at") ", " \
+	SQL_TS("es.updated_at") ", e.owner_id, e.status, sp.user_id, sp.stripe_account_id, " \
+	"sp.payouts_enabled " \
+	"FROM event_services es JOIN events e ON e.id = es.event_id " \
+	"JOIN service_providers sp ON sp.id = es.service_provider_id "
+
+static void booking_from_row(const PGresult *res, int row, struct booking *b)
+{
+	b->id = db_value(res, row, 0);
+	b->event_id = db_value(res, row, 1);
+	b->service_provider_id = db_value(res, row, 2);
+	b->description = db_value(res, row, 3);
+	b->amount_cents = strtoll(db_value(res, row, 4), NULL, 10);
+	b->currency = db_value(res, row, 5);
+	b->platform_fee_cents = strtoll(db_value(res, row, 6), NULL, 10);
+	if (booking_status_parse(db_value(res, row, 7), &b->status) != 0)
+		b->status = BOOKING__STATUS_COUNT;
+	b->created_at = db_value(res, row, 8);
+	b->updated_at = db_value(res, row, 9);
+	b->event_owner_id = db_value(res, row, 10);
+	b->event_status = db_value(res, row, 11);
+	b->provider_user_id = db_value(res, row, 12);
+	b->provider_stripe_account_id = db_value(res, row, 13);
+	b->provider_payouts_enabled = db_bool(res, row, 14);
+}
+
+enum gala_error bookings_load(arena_t *a, const char *id, bool lock, struct booking *out)
+{
+	const char *p[] = { id };
+	PGresult *res;
+	enum db_status st = db_exec(a, &res, lock ?
+	    BOOKING_SELECT "WHERE es.id = $1 FOR UPDATE OF es" :
+	    BOOKING_SELECT "WHERE es.id = $1", 1, p);
+	if (st != DB_OK)
+		return db_err(st);
+	if (PQntuples(res) != 1)
+		return GE_NOT_FOUND;
+	booking_from_row(res, 0, out);
+	return GE_OK;
+}
+
+cJSON *booking_json(const struct booking *b)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", b->id);
+	cJSON_AddStringToObject(o, "event_id", b->event_id);
+	cJSON_AddStringToObject(o, "service_provider_id", b->service_provider_id);
+	cJSON_AddStringToObject(o, "description", b->description);
+	cJSON_AddNumberToObject(o, "amount_cents", (double)b->amount_cents);
+	cJSON_AddStringToObject(o, "currency", b->currency);
+	cJSON_AddNumberToObject(o, "platform_fee_cents", (double)b->platform_fee_cents);
+	cJSON_AddStringToObject(o, "status", booking_status_name(b->status));
+	cJSON_AddStringToObject(o, "created_at", b->created_at);
+	cJSON_AddStringToObject(o, "updated_at", b->updated_at);
+	return o;
+}
+
+static void explain_refusal(arena_t *a, enum gala_error e, const struct booking *b,
+    enum booking_action action, struct market_why *why)
+{
+	if (why == NULL)
+		return;
+	const char *cur = booking_status_name(b->status);
+	if (e == GE_INVALID_STATE)
+		why->message = arena_printf(a, "the booking is %s: %s is not possible in that state",
+		    cur, booking_action_name(action));
+	else if (e == GE_FORBIDDEN)
+		why->message = arena_printf(a, "the booking is %s: you may not %s it", cur,
+		    booking_action_name(action));
+}
+
+static void meta_set(cJSON *meta, const char *key, const char *value)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(meta, key);
+	cJSON_AddStringToObject(meta, key, value);
+}
+
+/* The other party of a change, for the audit row's target. */
+static const char *audit_target(const struct booking *b, unsigned actor)
+{
+	if (actor & BOOKING_ACTOR_OWNER)
+		return b->provider_user_id;
+	return b->event_owner_id;
+}
+
+enum gala_error booking_transition(struct request *req, arena_t *a, struct booking *b,
+    enum booking_action action, unsigned actor, const char *actor_user_id,
+    cJSON *metadata, struct market_why *why)
+{
+	cJSON *meta = metadata ? metadata : cJSON_CreateObject();
+	/* A second round only when the row changed under us, which the lock of
+	 * bookings_load prevents; without it the status may move more than
+	 * once, hence the bound instead of a single retry. */
+	for (int round = 0; round < 4; round++) {
+		enum booking_status to;
+		enum gala_error e = booking_decide(b->status, action, actor, &to);
+		if (e != GE_OK) {
+			explain_refusal(a, e, b, action, why);
+			cJSON_Delete(meta);
+			return e;
+		}
+		const char *from = booking_status_name(b->status);
+		const char *p[] = { b->id, from, booking_status_name(to) };
+		PGresult *res;
+		enum db_status st = db_exec(a, &res,
+		    "UPDATE event_services SET status = $3, updated_at = now() "
+		    "WHERE id = $1 AND status = $2 RETURNING " SQL_TS("updated_at"), 3, p);
+		if (st != DB_OK) {
+			cJSON_Delete(meta);
+			return db_err(st);
+		}
+		if (PQntuples(res) == 1) {
+			b->status = to;
+			b->updated_at = db_value(res, 0, 0);
+			meta_set(meta, "event_service_id", b->id);
+			meta_set(meta, "event_id", b->event_id);
+			meta_set(meta, "from", from);
+			meta_set(meta, "to", booking_status_name(to));
+			st = audit_write(req, a, actor_user_id, audit_target(b, actor),
+			    arena_printf(a, "booking.%s", booking_status_name(to)), "success", meta);
+			return st == DB_OK ? GE_OK : db_err(st);
+		}
+		const char *q[] = { b->id };
+		st = db_exec(a, &res, "SELECT status FROM event_services WHERE id = $1", 1, q);
+		if (st != DB_OK) {
+			cJSON_Delete(meta);
+			return db_err(st);
+		}
+		if (PQntuples(res) != 1 || booking_status_parse(db_value(res, 0, 0), &b->status) != 0) {
+			cJSON_Delete(meta);
+			return GE_INTERNAL;
+		}
+	}
+	cJSON_Delete(meta);
+	return GE_CONFLICT;
+}
+
+enum gala_error bookings_act(struct request *req, const char *id, enum booking_action action,
+    cJSON **out, struct market_why *why)
+{
+	arena_t *a = req->arena;
+	struct booking b;
+	enum db_status st = db_begin(a);
+	if (st != DB_OK)
+		return db_err(st);
+	enum gala_error e = bookings_load(a, id, true, &b);
+	if (e != GE_OK)
+		return fail(e);
+	unsigned actor = booking_actor(&b, req->user);
+	if (actor == 0)
+		return fail(GE_NOT_FOUND);
+	enum booking_status to;
+	if (action == BOOKING_CANCEL && booking_decide(b.status, action, actor, &to) == GE_OK &&
+	    to == BOOKING_REFUNDED) {
+		/* Cancelling a paid booking refunds it through Stripe, which must
+		 * not happen while this transaction holds the row. */
+		db_rollback();
+		return payments_cancel_paid_booking(req, id, out, why);
+	}
+	e = booking_transition(req, a, &b, action, actor, req->user->id, NULL, why);
+	if (e != GE_OK)
+		return fail(e);
+	if ((st = db_commit(a)) != DB_OK)
+		return db_err(st);
+	*out = booking_json(&b);
+	return GE_OK;
+}
+
+enum gala_error bookings_cancel_for_event(struct request *req, arena_t *a, const char *event_id,
+    struct market_why *why)
+{
+	const char *p[] = { event_id };
+	PGresult *res;
+	enum db_status st = db_exec(a, &res, BOOKING_SELECT
+	    "WHERE es.event_id = $1 ORDER BY es.created_at, es.id FOR UPDATE OF es", 1, p);
+	if (st != DB_OK)
+		return db_err(st);
+	int n = PQntuples(res);
+	struct booking *all = arena_calloc(a, (size_t)n + 1, sizeof *all);
+	for (int i = 0; i < n; i++) {
+		booking_from_row(res, i, &all[i]);
+		enum booking_status s = all[i].status;
+		if (s == BOOKING_PAYMENT_PENDING || s == BOOKING_PAID || s == BOOKING_COMPLETED) {
+			why->message = arena_printf(a, "booking %s is %s: settle it before cancelling "
+			    "the event", all[i].id, booking_status_name(s));
+			return GE_INVALID_STATE;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		if (all[i].status != BOOKING_REQUESTED && all[i].status != BOOKING_ACCEPTED)
+			continue;
+		cJSON *meta = cJSON_CreateObject();
+		cJSON_AddStringToObject(meta, "reason", "event_cancelled");
+		enum gala_error e = booking_transition(req, a, &all[i], BOOKING_CANCEL,
+		    BOOKING_ACTOR_OWNER, req->user->id, meta, why);
+		if (e != GE_OK)
+			return e;
+	}
+	return GE_OK;
+}
+
+enum gala_error bookings_create(struct request *req, const char *event_id,
+    const struct booking_new *in, cJSON **out, struct market_why *why)
+{
+	arena_t *a = req->arena;
+	enum db_status st = db_begin(a);
+	if (st != DB_OK)
+		return db_err(st);
+	struct event_ref ev;
+	/* FOR SHARE: the event cannot be cancelled until this booking is in. */
+	enum gala_error e = events_load_ref(a, event_id, req->user, EVENT_LOCK_SHARE, &ev);
+	if (e != GE_OK)
+		return fail(e);
+	if (!(ev.access & EVENT_ACCESS_OWNER)) {
+		why->message = "only the event's owner may book providers for it";
+		return fail(GE_FORBIDDEN);
+	}
+	if (strcmp(ev.status, "cancelled") == 0) {
+		why->message = "the event is cancelled: it takes no more bookings";
+		return fail(GE_INVALID_STATE);
+	}
+	char amount[24], fee[24];
+	snprintf(amount, sizeof amount, "%lld", in->amount_cents);
+	snprintf(fee, sizeof fee, "%lld",
+	    money_platform_fee(in->amount_cents, gala_config->platform_fee_bps));
+	const char *p[] = { event_id, in->service_provider_id, in->description, amount,
+		ev.currency, fee };
+	PGresult *res;
+	/* The provider is looked up by the INSERT itself: no row means no such
+	 * provider, and the foreign key keeps it from vanishing meanwhile. */
+	st = db_exec(a, &res,
+	    "WITH ins AS (INSERT INTO event_services (event_id, service_provider_id, description, "
+	    "amount_cents, currency, platform_fee_cents) "
+	    "SELECT $1, sp.id, $3, $4::bigint, $5, $6::bigint FROM service_providers sp "
+	    "WHERE sp.id = $2 RETURNING id) SELECT id FROM ins", 6, p);
+	if (st != DB_OK)
+		return fail(db_err(st));
+	if (PQntuples(res) != 1) {
+		why->param = "service_provider_id";
+		why->message = "service_provider_id names no service provider";
+		return fail(GE_VALIDATION);
+	}
+	struct booking b;
+	if ((e = bookings_load(a, db_value(res, 0, 0), false, &b)) != GE_OK)
+		return fail(e);
+	cJSON *meta = cJSON_CreateObject();
+	cJSON_AddStringToObject(meta, "event_service_id", b.id);
+	cJSON_AddStringToObject(meta, "event_id", b.event_id);
+	cJSON_AddStringToObject(meta, "to", "requested");
+	cJSON_AddNumberToObject(meta, "amount_cents", (double)b.amount_cents);
+	cJSON_AddStringToObject(meta, "currency", b.currency);
+	if ((st = audit_write(req, a, req->user->id, b.provider_user_id, "booking.requested",
+	    "success", meta)) != DB_OK || (st = db_commit(a)) != DB_OK)
+		return fail(db_err(st));
+	*out = booking_json(&b);
+	return GE_OK;
+}
+
+enum gala_error bookings_get(struct request *req, const char *id, cJSON **out)
+{
+	struct booking b;
+	enum gala_error e = bookings_load(req->arena, id, false, &b);
+	if (e != GE_OK)
+		return e;
+	if (booking_actor(&b, req->user) == 0)
+		return GE_NOT_FOUND;
+	*out = booking_json(&b);
+	return GE_OK;
+}
+
+enum gala_error bookings_list(struct request *req, const char *event_id, int limit, int offset,
+    cJSON **out)
+{
+	arena_t *a = req->arena;
+	struct event_ref ev;
+	enum gala_error e = events_load_ref(a, event_id, req->user, EVENT_LOCK_NONE, &ev);
+	if (e != GE_OK)
+		return e;
+	/* A provider who is neither owner nor admin sees only its own. */
+	const char *only_user = (ev.access & (EVENT_ACCESS_OWNER | EVENT_ACCESS_ADMIN)) ?
+	    NULL : req->user->id;
+	char lim[16], off[16];
+	snprintf(lim, sizeof lim, "%d", limit);
+	snprintf(off, sizeof off, "%d", offset);
+	const char *p[] = { event_id, only_user, lim, off };
+	PGresult *count, *rows;
+	enum db_status st = db_exec(a, &count,
+	    "SELECT count(*) FROM event_services es "
+	    "JOIN service_providers sp ON sp.id = es.service_provider_id "
+	    "WHERE es.event_id = $1 AND ($2::uuid IS NULL OR sp.user_id = $2::uuid)", 2, p);
+	if (st == DB_OK)
+		st = db_exec(a, &rows, BOOKING_SELECT
+		    "WHERE es.event_id = $1 AND ($2::uuid IS NULL OR sp.user_id = $2::uuid) "
+		    "ORDER BY es.created_at DESC, es.id DESC LIMIT $3::int OFFSET $4::int", 4, p);
+	if (st != DB_OK)
+		return db_err(st);
+	cJSON *items = cJSON_CreateArray();
+	for (int i = 0; i < PQntuples(rows); i++) {
+		struct booking b;
+		booking_from_row(rows, i, &b);
+		cJSON_AddItemToArray(items, booking_json(&b));
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "items", items);
+	cJSON_AddNumberToObject(o, "total", (double)strtoll(db_value(count, 0, 0), NULL, 10));
+	cJSON_AddNumberToObject(o, "limit", limit);
+	cJSON_AddNumberToObject(o, "offset", offset);
+	*out = o;
+	return GE_OK;
+}

@@ -1,0 +1,329 @@
+#include "autoconf.h"
+
+#include "services/events.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/db.h"
+#include "http/validate.h"
+#include "services/bookings.h"
+
+/* id, owner_id, title, description, city, venue, starts_at, ends_at,
+ * budget_cents, currency, status, created_at, updated_at */
+#define EVENT_COLUMNS \
+	"e.id, e.owner_id, e.title, e.description, e.city, e.venue, " SQL_TS("e.starts_at") ", " \
+	SQL_TS("e.ends_at") ", e.budget_cents, e.currency, e.status, " SQL_TS("e.created_at") ", " \
+	SQL_TS("e.updated_at")
+
+
+static enum gala_error db_err(enum db_status st)
+{
+	return st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE : GE_INTERNAL;
+}
+
+static enum gala_error fail(enum gala_error e)
+{
+	db_rollback();
+	return e;
+}
+
+static cJSON *event_json(const PGresult *res, int row)
+{
+	static const char *const names[] = { "id", "owner_id", "title", "description", "city",
+		"venue", "starts_at", "ends_at", "budget_cents", "currency", "status", "created_at",
+		"updated_at" };
+	cJSON *o = cJSON_CreateObject();
+	for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
+		const char *v = db_value(res, row, i);
+		if (v == NULL)
+			cJSON_AddNullToObject(o, names[i]);
+		else if (i == 8)
+			cJSON_AddNumberToObject(o, names[i], (double)strtoll(v, NULL, 10));
+		else
+			cJSON_AddStringToObject(o, names[i], v);
+	}
+	return o;
+}
+
+/* u's access to the event owned by owner_id. Whether u is booked on it
+ * is asked only of a caller who is neither owner nor admin: a separate
+ * statement, since folding it into the event's query made planning that
+ * query several times dearer for every caller (API.md's common case is the
+ * owner). */
+static enum gala_error event_access(arena_t *a, const char *event_id, const char *owner_id,
+    const struct auth_user *u, unsigned *access)
+{
+	*access = 0;
+	if (strcmp(owner_id, u->id) == 0)
+		*access |= EVENT_ACCESS_OWNER;
+	if (strcmp(u->role, "admin") == 0)
+		*access |= EVENT_ACCESS_ADMIN;
+	if (*access != 0)
+		return GE_OK;
+	const char *p[] = { event_id, u->id };
+	PGresult *res;
+	enum db_status st = db_exec(a, &res, "SELECT EXISTS (SELECT 1 FROM event_services es "
+	    "JOIN service_providers sp ON sp.id = es.service_provider_id "
+	    "WHERE es.event_id = $1 AND sp.user_id = $2)", 2, p);
+	if (st != DB_OK)
+		return db_err(st);
+	if (db_bool(res, 0, 0))
+		*access |= EVENT_ACCESS_PROVIDER;
+	return GE_OK;
+}
+
+enum gala_error events_load_ref(arena_t *a, const char *id, const struct auth_user *u,
+    enum event_lock lock, struct event_ref *out)
+{
+	static const char *const sql[] = {
+		[EVENT_LOCK_NONE] = "SELECT id, owner_id, status, currency FROM events WHERE id = $1",
+		[EVENT_LOCK_SHARE] = "SELECT id, owner_id, status, currency FROM events "
+		    "WHERE id = $1 FOR SHARE",
+		[EVENT_LOCK_UPDATE] = "SELECT id, owner_id, status, currency FROM events "
+		    "WHERE id = $1 FOR NO KEY UPDATE",
+	};
+	const char *p[] = { id };
+	PGresult *res;
+	enum db_status st = db_exec(a, &res, sql[lock], 1, p);
+	if (st != DB_OK)
+		return db_err(st);
+	if (PQntuples(res) != 1)
+		return GE_NOT_FOUND;
+	out->id = db_value(res, 0, 0);
+	out->owner_id = db_value(res, 0, 1);
+	out->status = db_value(res, 0, 2);
+	out->currency = db_value(res, 0, 3);
+	enum gala_error e = event_access(a, id, out->owner_id, u, &out->access);
+	if (e != GE_OK)
+		return e;
+	return out->access != 0 ? GE_OK : GE_NOT_FOUND;
+}
+
+static bool leap(long long y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; Howard Hinnant's
+ * days_from_civil). */
+static long long days_from_civil(long long y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	long long era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (long long)doe - 719468;
+}
+
+static int digits(const char *s, int n)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	return v;
+}
+
+int event_time_parse(const char *s, long long *epoch)
+{
+	static const unsigned char mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	if (s == NULL || !rfc3339_valid(s))
+		return -1;
+	int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
+	int h = digits(s + 11, 2), mi = digits(s + 14, 2), sec = digits(s + 17, 2);
+	if (y < 1 || mo < 1 || mo > 12 || d < 1)
+		return -1;
+	if (d > mdays[mo - 1] + (mo == 2 && leap(y)))
+		return -1;
+	if (h > 23 || mi > 59 || sec > 60)
+		return -1;
+	const char *p = s + 19;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	long long offset = 0;
+	if (*p == '+' || *p == '-') {
+		int oh = digits(p + 1, 2), om = digits(p + 4, 2);
+		if (oh > 23 || om > 59)
+			return -1;
+		offset = (oh * 3600LL + om * 60LL) * (*p == '-' ? -1 : 1);
+	}
+	*epoch = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400LL + h * 3600LL + mi * 60LL +
+	    sec - offset;
+	return 0;
+}
+
+enum gala_error events_create(struct request *req, const struct event_fields *f, cJSON **out)
+{
+	char budget[24];
+	snprintf(budget, sizeof budget, "%lld", f->budget_cents);
+	const char *p[] = { req->user->id, f->title, f->description, f->city, f->venue,
+		f->starts_at, f->ends_at, f->has_budget ? budget : NULL,
+		f->currency ? f->currency : "usd" };
+	PGresult *res;
+	enum db_status st = db_exec(req->arena, &res,
+	    "INSERT INTO events AS e (owner_id, title, description, city, venue, starts_at, ends_at, "
+	    "budget_cents, currency) VALUES ($1, $2, $3, $4, $5, $6::timestamptz, $7::timestamptz, "
+	    "$8::bigint, $9) RETURNING " EVENT_COLUMNS, 9, p);
+	if (st != DB_OK)
+		return db_err(st);
+	*out = event_json(res, 0);
+	return GE_OK;
+}
+
+enum gala_error events_list(struct request *req, const char *owner_id, int limit, int offset,
+    cJSON **out)
+{
+	arena_t *a = req->arena;
+	if (!auth_is_admin(req)) {
+		if (owner_id != NULL && strcmp(owner_id, req->user->id) != 0)
+			return GE_FORBIDDEN;
+		owner_id = req->user->id;
+	}
+	char lim[16], off[16];
+	snprintf(lim, sizeof lim, "%d", limit);
+	snprintf(off, sizeof off, "%d", offset);
+	PGresult *count, *rows;
+	enum db_status st;
+	if (owner_id != NULL) {
+		const char *p[] = { owner_id, lim, off };
+		st = db_exec(a, &count, "SELECT count(*) FROM events WHERE owner_id = $1", 1, p);
+		if (st == DB_OK)
+			st = db_exec(a, &rows, "SELECT " EVENT_COLUMNS " FROM events e "
+			    "WHERE e.owner_id = $1 ORDER BY e.created_at DESC, e.id DESC "
+			    "LIMIT $2::int OFFSET $3::int", 3, p);
+	} else {
+		const char *p[] = { lim, off };
+		st = db_exec(a, &count, "SELECT count(*) FROM events", 0, NULL);
+		if (st == DB_OK)
+			st = db_exec(a, &rows, "SELECT " EVENT_COLUMNS " FROM events e "
+			    "ORDER BY e.created_at DESC, e.id DESC LIMIT $1::int OFFSET $2::int", 2, p);
+	}
+	if (st != DB_OK)
+		return db_err(st);
+	cJSON *items = cJSON_CreateArray();
+	for (int i = 0; i < PQntuples(rows); i++)
+		cJSON_AddItemToArray(items, event_json(rows, i));
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "items", items);
+	cJSON_AddNumberToObject(o, "total", (double)strtoll(db_value(count, 0, 0), NULL, 10));
+	cJSON_AddNumberToObject(o, "limit", limit);
+	cJSON_AddNumberToObject(o, "offset", offset);
+	*out = o;
+	return GE_OK;
+}
+
+enum gala_error events_get(struct request *req, const char *id, cJSON **out)
+{
+	const char *p[] = { id };
+	PGresult *res;
+	enum db_status st = db_exec(req->arena, &res, "SELECT " EVENT_COLUMNS
+	    " FROM events e WHERE e.id = $1", 1, p);
+	if (st != DB_OK)
+		return db_err(st);
+	if (PQntuples(res) != 1)
+		return GE_NOT_FOUND;
+	unsigned access;
+	enum gala_error e = event_access(req->arena, id, db_value(res, 0, 1), req->user, &access);
+	if (e != GE_OK)
+		return e;
+	if (access == 0)
+		return GE_NOT_FOUND;
+	*out = event_json(res, 0);
+	return GE_OK;
+}
+
+/* Owner-only changes: loads and locks the event, 404 / 403 / 409 as API.md
+ * says. */
+static enum gala_error owner_lock(struct request *req, const char *id, struct event_ref *ev,
+    struct market_why *why)
+{
+	enum gala_error e = events_load_ref(req->arena, id, req->user, EVENT_LOCK_UPDATE, ev);
+	if (e != GE_OK)
+		return e;
+	if (!(ev->access & EVENT_ACCESS_OWNER)) {
+		why->message = "only the event's owner may change it";
+		return GE_FORBIDDEN;
+	}
+	return GE_OK;
+}
+
+enum gala_error events_update(struct request *req, const char *id, const struct event_fields *f,
+    cJSON **out, struct market_why *why)
+{
+	arena_t *a = req->arena;
+	enum db_status st = db_begin(a);
+	if (st != DB_OK)
+		return db_err(st);
+	struct event_ref ev;
+	enum gala_error e = owner_lock(req, id, &ev, why);
+	if (e != GE_OK)
+		return fail(e);
+	if (strcmp(ev.status, "cancelled") == 0) {
+		why->message = "the event is cancelled: it can no longer be changed";
+		return fail(GE_INVALID_STATE);
+	}
+	char budget[24];
+	snprintf(budget, sizeof budget, "%lld", f->budget_cents);
+	const char *t = "true", *no = "false";
+	const char *p[] = { id, f->title,
+		f->description || f->clear_description ? t : no, f->description,
+		f->city || f->clear_city ? t : no, f->city,
+		f->venue || f->clear_venue ? t : no, f->venue,
+		f->starts_at,
+		f->ends_at || f->clear_ends_at ? t : no, f->ends_at,
+		f->has_budget || f->clear_budget ? t : no, f->has_budget ? budget : NULL,
+		f->currency, f->publish ? "published" : NULL };
+	PGresult *res;
+	st = db_exec(a, &res, "UPDATE events e SET "
+	    "title = COALESCE($2, title), "
+	    "description = CASE WHEN $3::boolean THEN $4 ELSE description END, "
+	    "city = CASE WHEN $5::boolean THEN $6 ELSE city END, "
+	    "venue = CASE WHEN $7::boolean THEN $8 ELSE venue END, "
+	    "starts_at = COALESCE($9::timestamptz, starts_at), "
+	    "ends_at = CASE WHEN $10::boolean THEN $11::timestamptz ELSE ends_at END, "
+	    "budget_cents = CASE WHEN $12::boolean THEN $13::bigint ELSE budget_cents END, "
+	    "currency = COALESCE($14, currency), "
+	    "status = COALESCE($15, status), updated_at = now() "
+	    "WHERE e.id = $1 RETURNING " EVENT_COLUMNS, 15, p);
+	if (st == DB_ERROR && strcmp(db_sqlstate(res), "23514") == 0) {
+		const char *c = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+		if (c != NULL && strcmp(c, "events_time_order") == 0) {
+			why->param = f->ends_at ? "ends_at" : "starts_at";
+			why->message = "ends_at must be after starts_at";
+			return fail(GE_VALIDATION);
+		}
+	}
+	if (st != DB_OK)
+		return fail(db_err(st));
+	if ((st = db_commit(a)) != DB_OK)
+		return db_err(st);
+	*out = event_json(res, 0);
+	return GE_OK;
+}
+
+enum gala_error events_cancel(struct request *req, const char *id, struct market_why *why)
+{
+	arena_t *a = req->arena;
+	enum db_status st = db_begin(a);
+	if (st != DB_OK)
+		return db_err(st);
+	struct event_ref ev;
+	enum gala_error e = owner_lock(req, id, &ev, why);
+	if (e != GE_OK)
+		return fail(e);
+	if (strcmp(ev.status, "cancelled") == 0) {
+		db_rollback();
+		return GE_OK;
+	}
+	if ((e = bookings_cancel_for_event(req, a, id, why)) != GE_OK)
+		return fail(e);
+	const char *p[] = { id };
+	PGresult *res;
+	if ((st = db_exec(a, &res, "UPDATE events SET status = 'cancelled', updated_at = now() "
+	    "WHERE id = $1", 1, p)) != DB_OK || (st = db_commit(a)) != DB_OK)
+		return fail(db_err(st));
+	return GE_OK;
+}

@@ -1,0 +1,82 @@
+/* Events: a customer's (or an admin's) plans, which bookings hang off.
+ * Visible to the owner, admins and a provider with a booking on the event
+ * (any status); changed only by the owner. Cancelling one (DELETE) cancels
+ * its open bookings and is refused while money is moving for one of them. */
+#ifndef GALA_EVENTS_H
+#define GALA_EVENTS_H
+
+#include <stdbool.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/arena.h"
+#include "http/auth.h"
+#include "http/errors.h"
+#include "http/request.h"
+#include "services/market.h"
+
+/* How the caller relates to an event; 0: may not see it (404). */
+#define EVENT_ACCESS_OWNER    0x1u
+#define EVENT_ACCESS_ADMIN    0x2u
+#define EVENT_ACCESS_PROVIDER 0x4u   /* a provider booked on it, any status */
+
+enum event_lock {
+	EVENT_LOCK_NONE,
+	EVENT_LOCK_SHARE,    /* FOR SHARE: no cancel while a booking is added */
+	EVENT_LOCK_UPDATE,   /* FOR NO KEY UPDATE: PATCH and DELETE */
+};
+
+struct event_ref {
+	const char *id;
+	const char *owner_id;
+	const char *status;
+	const char *currency;
+	unsigned access;      /* EVENT_ACCESS_* of the user it was loaded for */
+};
+
+/* Loads the event and u's access to it (locks need a transaction).
+ * GE_NOT_FOUND when there is none or u may not see it. */
+enum gala_error events_load_ref(arena_t *a, const char *id, const struct auth_user *u,
+    enum event_lock lock, struct event_ref *out);
+
+/* Parses an RFC 3339 time (as rfc3339_valid accepts it) into seconds since
+ * the epoch, with the calendar checked (no February 30th) and the offset
+ * applied. Returns 0, or -1 when it names no real instant. */
+int event_time_parse(const char *s, long long *epoch);
+
+/* Fields of a create or PATCH. A member that is absent stays NULL / false;
+ * for PATCH, *_clear asks to set an optional field to null. */
+struct event_fields {
+	const char *title;
+	const char *description;
+	const char *city;
+	const char *venue;
+	const char *starts_at;
+	const char *ends_at;
+	const char *currency;
+	long long budget_cents;
+	bool has_budget;
+	bool clear_description, clear_city, clear_venue, clear_ends_at, clear_budget;
+	bool publish;          /* PATCH "status": "published" */
+};
+
+/* POST /api/events: a draft owned by the caller. */
+enum gala_error events_create(struct request *req, const struct event_fields *f, cJSON **out);
+
+/* GET /api/events: the caller's own (admins: all, or owner_id's). */
+enum gala_error events_list(struct request *req, const char *owner_id, int limit, int offset,
+    cJSON **out);
+
+enum gala_error events_get(struct request *req, const char *id, cJSON **out);
+
+/* PATCH /api/events/{id} (owner). GE_INVALID_STATE for a cancelled event;
+ * GE_VALIDATION (why->param) when ends_at would not follow starts_at. */
+enum gala_error events_update(struct request *req, const char *id, const struct event_fields *f,
+    cJSON **out, struct market_why *why);
+
+/* DELETE /api/events/{id} (owner): status cancelled, with its requested and
+ * accepted bookings; GE_INVALID_STATE while one is payment_pending, paid or
+ * completed. Cancelling a cancelled event is a no-op. */
+enum gala_error events_cancel(struct request *req, const char *id, struct market_why *why);
+
+#endif

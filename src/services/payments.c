@@ -1,0 +1,94 @@
+#include "autoconf.h"
+
+#include "services/payments.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/auth.h"
+#include "services/charges.h"
+
+static enum gala_error db_err(enum db_status st)
+{
+	return st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE : GE_INTERNAL;
+}
+
+cJSON *payment_json(const PGresult *res, int row)
+{
+	static const char *const names[] = { "id", "event_service_id", "payment_type", "payer_id",
+		"payee_id", "amount_cents", "currency", "status", "stripe_payment_intent_id",
+		"stripe_transfer_id", "stripe_refund_id", "created_at", "updated_at" };
+	cJSON *o = cJSON_CreateObject();
+	for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
+		const char *v = db_value(res, row, i);
+		if (v == NULL)
+			cJSON_AddNullToObject(o, names[i]);
+		else if (i == 5)
+			cJSON_AddNumberToObject(o, names[i], (double)strtoll(v, NULL, 10));
+		else
+			cJSON_AddStringToObject(o, names[i], v);
+	}
+	return o;
+}
+
+enum gala_error payments_list(struct request *req, int limit, int offset, cJSON **out)
+{
+	arena_t *a = req->arena;
+	char lim[16], off[16];
+	snprintf(lim, sizeof lim, "%d", limit);
+	snprintf(off, sizeof off, "%d", offset);
+	PGresult *count, *rows;
+	enum db_status st;
+	if (auth_is_admin(req)) {
+		const char *p[] = { lim, off };
+		st = db_exec(a, &count, "SELECT count(*) FROM payments", 0, NULL);
+		if (st == DB_OK)
+			st = db_exec(a, &rows, "SELECT " PAYMENT_COLUMNS " FROM payments p "
+			    "ORDER BY p.created_at DESC, p.id DESC LIMIT $1::int OFFSET $2::int", 2, p);
+	} else {
+		const char *p[] = { req->user->id, lim, off };
+		st = db_exec(a, &count, "SELECT count(*) FROM payments p "
+		    "WHERE p.payer_id = $1 OR p.payee_id = $1", 1, p);
+		if (st == DB_OK)
+			st = db_exec(a, &rows, "SELECT " PAYMENT_COLUMNS " FROM payments p "
+			    "WHERE p.payer_id = $1 OR p.payee_id = $1 "
+			    "ORDER BY p.created_at DESC, p.id DESC LIMIT $2::int OFFSET $3::int", 3, p);
+	}
+	if (st != DB_OK)
+		return db_err(st);
+	cJSON *items = cJSON_CreateArray();
+	for (int i = 0; i < PQntuples(rows); i++)
+		cJSON_AddItemToArray(items, payment_json(rows, i));
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "items", items);
+	cJSON_AddNumberToObject(o, "total", (double)strtoll(db_value(count, 0, 0), NULL, 10));
+	cJSON_AddNumberToObject(o, "limit", limit);
+	cJSON_AddNumberToObject(o, "offset", offset);
+	*out = o;
+	return GE_OK;
+}
+
+enum gala_error payments_get(struct request *req, const char *id, cJSON **out)
+{
+	const char *p[] = { id };
+	PGresult *res;
+	enum db_status st = db_exec(req->arena, &res,
+	    "SELECT " PAYMENT_COLUMNS " FROM payments p WHERE p.id = $1", 1, p);
+	if (st != DB_OK)
+		return db_err(st);
+	if (PQntuples(res) != 1)
+		return GE_NOT_FOUND;
+	const char *payer = db_value(res, 0, 3), *payee = db_value(res, 0, 4);
+	if (!auth_is_admin(req) && !(payer != NULL && strcmp(payer, req->user->id) == 0) &&
+	    strcmp(payee, req->user->id) != 0)
+		return GE_NOT_FOUND;
+	*out = payment_json(res, 0);
+	return GE_OK;
+}
+
+enum gala_error payments_cancel_paid_booking(struct request *req, const char *event_service_id,
+    cJSON **out, struct market_why *why)
+{
+	return charges_cancel_paid(req, event_service_id, out, why);
+}

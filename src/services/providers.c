@@ -1,0 +1,121 @@
+#include "autoconf.h"
+
+#include "services/providers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/db.h"
+#include "http/auth.h"
+
+static enum gala_error db_err(enum db_status st)
+{
+	return st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE : GE_INTERNAL;
+}
+
+cJSON *provider_json(const PGresult *res, int row)
+{
+	static const char *const names[] = { "id", "user_id", "business_name", "category",
+		"description", "city", "stripe_account_id", "payouts_enabled", "created_at" };
+	cJSON *o = cJSON_CreateObject();
+	for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
+		const char *v = db_value(res, row, i);
+		if (i == 7)
+			cJSON_AddBoolToObject(o, names[i], db_bool(res, row, i));
+		else if (v == NULL)
+			cJSON_AddNullToObject(o, names[i]);
+		else
+			cJSON_AddStringToObject(o, names[i], v);
+	}
+	return o;
+}
+
+enum gala_error providers_create(struct request *req, const struct provider_fields *f,
+    cJSON **out)
+{
+	const char *p[] = { req->user->id, f->business_name, f->category, f->description, f->city };
+	PGresult *res;
+	enum db_status st = db_exec(req->arena, &res,
+	    "INSERT INTO service_providers AS sp (user_id, business_name, category, description, city) "
+	    "VALUES ($1, $2, $3, $4, $5) RETURNING " PROVIDER_COLUMNS, 5, p);
+	if (st == DB_ERROR && db_is_unique_violation(res))
+		return GE_PROFILE_EXISTS;
+	if (st != DB_OK)
+		return db_err(st);
+	*out = provider_json(res, 0);
+	return GE_OK;
+}
+
+enum gala_error providers_list(struct request *req, const char *category, const char *city,
+    int limit, int offset, cJSON **out)
+{
+	arena_t *a = req->arena;
+	char lim[16], off[16];
+	snprintf(lim, sizeof lim, "%d", limit);
+	snprintf(off, sizeof off, "%d", offset);
+	const char *p[] = { category, city, lim, off };
+	PGresult *count, *rows;
+	/* Each filter is either absent (NULL) or an index condition. */
+	enum db_status st = db_exec(a, &count, "SELECT count(*) FROM service_providers sp "
+	    "WHERE ($1::text IS NULL OR sp.category = $1) "
+	    "AND ($2::text IS NULL OR lower(sp.city) = lower($2))", 2, p);
+	if (st == DB_OK)
+		st = db_exec(a, &rows, "SELECT " PROVIDER_COLUMNS " FROM service_providers sp "
+		    "WHERE ($1::text IS NULL OR sp.category = $1) "
+		    "AND ($2::text IS NULL OR lower(sp.city) = lower($2)) "
+		    "ORDER BY sp.created_at DESC, sp.id DESC LIMIT $3::int OFFSET $4::int", 4, p);
+	if (st != DB_OK)
+		return db_err(st);
+	cJSON *items = cJSON_CreateArray();
+	for (int i = 0; i < PQntuples(rows); i++)
+		cJSON_AddItemToArray(items, provider_json(rows, i));
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "items", items);
+	cJSON_AddNumberToObject(o, "total", (double)strtoll(db_value(count, 0, 0), NULL, 10));
+	cJSON_AddNumberToObject(o, "limit", limit);
+	cJSON_AddNumberToObject(o, "offset", offset);
+	*out = o;
+	return GE_OK;
+}
+
+enum gala_error providers_get(struct request *req, const char *id, cJSON **out)
+{
+	const char *p[] = { id };
+	PGresult *res;
+	enum db_status st = db_exec(req->arena, &res,
+	    "SELECT " PROVIDER_COLUMNS " FROM service_providers sp WHERE sp.id = $1", 1, p);
+	if (st != DB_OK)
+		return db_err(st);
+	if (PQntuples(res) != 1)
+		return GE_NOT_FOUND;
+	*out = provider_json(res, 0);
+	return GE_OK;
+}
+
+enum gala_error providers_update(struct request *req, const char *id,
+    const struct provider_fields *f, cJSON **out, struct market_why *why)
+{
+	const char *p[] = { id, req->user->id, f->business_name, f->category,
+		f->description || f->clear_description ? "true" : "false", f->description, f->city };
+	PGresult *res;
+	enum db_status st = db_exec(req->arena, &res, "UPDATE service_providers sp SET "
+	    "business_name = COALESCE($3, business_name), category = COALESCE($4, category), "
+	    "description = CASE WHEN $5::boolean THEN $6 ELSE description END, "
+	    "city = COALESCE($7, city), updated_at = now() "
+	    "WHERE sp.id = $1 AND sp.user_id = $2 RETURNING " PROVIDER_COLUMNS, 7, p);
+	if (st != DB_OK)
+		return db_err(st);
+	if (PQntuples(res) == 1) {
+		*out = provider_json(res, 0);
+		return GE_OK;
+	}
+	/* Every signed-in user may see the profile: 403 if it exists. */
+	enum gala_error e = providers_get(req, id, out);
+	if (e != GE_OK)
+		return e;
+	cJSON_Delete(*out);
+	*out = NULL;
+	why->message = "only the profile's owner may change it";
+	return GE_FORBIDDEN;
+}

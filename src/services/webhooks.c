@@ -1,0 +1,341 @@
+#include "autoconf.h"
+
+#include "services/webhooks.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clients/stripe.h"
+#include "core/audit.h"
+#include "core/log.h"
+#include "db/db.h"
+#include "services/bookings.h"
+#include "services/charges.h"
+#include "services/subscriptions.h"
+
+static enum gala_error db_err(enum db_status st)
+{
+	return st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE : GE_INTERNAL;
+}
+
+static bool is(const char *a, const char *b)
+{
+	return a != NULL && strcmp(a, b) == 0;
+}
+
+enum webhook_auth webhook_authenticate(enum gala_environment env, const char *secrets,
+    const char *header, const char *payload, size_t len, long long now)
+{
+	if (secrets == NULL || *secrets == '\0')
+		return env == ENV_PRODUCTION ? WEBHOOK_DENY : WEBHOOK_UNVERIFIED;
+	return stripe_signature_valid(header, payload, len, secrets, now,
+	    WEBHOOK_TOLERANCE_SECONDS) ? WEBHOOK_VERIFIED : WEBHOOK_DENY;
+}
+
+/* ------------------------------------------------------------ charges */
+
+/* The charge row of a PaymentIntent, and its booking, both locked (the
+ * booking first, as every money flow locks them). *found is false when
+ * Gala has no such charge (a subscription's invoice, another system on the
+ * same Stripe account): the event is then acknowledged and ignored. */
+static enum gala_error lock_charge(const struct webhook_event *ev, const char *column,
+    const char *value, struct booking *b, struct money_row *ch, bool *found)
+{
+	arena_t *a = ev->arena;
+	*found = false;
+	if (value == NULL)
+		return GE_OK;
+	const char *p[] = { value };
+	PGresult *res;
+	enum db_status st = db_exec(a, &res, is(column, "charge") ?
+	    "SELECT event_service_id FROM payments WHERE payment_type = 'customer_payment' "
+	    "AND stripe_charge_id = $1" :
+	    "SELECT event_service_id FROM payments WHERE payment_type = 'customer_payment' "
+	    "AND stripe_payment_intent_id = $1", 1, p);
+	if (st != DB_OK)
+		return db_err(st);
+	if (PQntuples(res) != 1) {
+		log_info("gala.webhooks", "%s %s: no Gala payment for %s %s; ignored", ev->type, ev->id,
+		    column, value);
+		return GE_OK;
+	}
+	const char *booking_id = db_value(res, 0, 0);
+	enum gala_error e = bookings_load(a, booking_id, true, b);
+	if (e == GE_OK)
+		e = charges_load_row(a, booking_id, "customer_payment", true, ch);
+	if (e != GE_OK)
+		return e;
+	/* The row may have moved to another PaymentIntent meanwhile. */
+	*found = ch->res != NULL && (is(column, "charge") ? is(ch->charge, value) :
+	    is(ch->payment_intent, value));
+	return GE_OK;
+}
+
+static cJSON *event_meta(const struct webhook_event *ev)
+{
+	cJSON *m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "stripe_event_id", ev->id);
+	cJSON_AddStringToObject(m, "stripe_event_type", ev->type);
+	return m;
+}
+
+static enum gala_error set_charge_status(arena_t *a, const char *payment_id, const char *status,
+    const char *charge_id)
+{
+	const char *p[] = { payment_id, status, charge_id };
+	PGresult *res;
+	enum db_status st = db_exec(a, &res, "UPDATE payments SET status = $2, "
+	    "stripe_charge_id = coalesce($3, stripe_charge_id), updated_at = now() WHERE id = $1",
+	    3, p);
+	return st == DB_OK ? GE_OK : db_err(st);
+}
+
+/* payment_intent.succeeded: the charge succeeded, the booking is paid.
+ * A late payment_failed of the same PaymentIntent changes nothing after
+ * this, and a success after a failure (another card) still counts. */
+static enum gala_error on_payment_succeeded(const struct webhook_event *ev)
+{
+	struct booking b;
+	struct money_row ch;
+	bool found;
+	const char *pi = stripe_str(ev->object, "id");
+	enum gala_error e = lock_charge(ev, "payment_intent", pi, &b, &ch, &found);
+	if (e != GE_OK || !found)
+		return e;
+	const char *charge = stripe_str(ev->object, "latest_charge");
+	if (is(ch.status, "succeeded") || is(ch.status, "refunded")) {
+		/* Already known; the charge id may still be missing. */
+		return ch.charge == NULL && charge != NULL ?
+		    set_charge_status(ev->arena, ch.id, ch.status, charge) : GE_OK;
+	}
+	if ((e = set_charge_status(ev->arena, ch.id, "succeeded", charge)) != GE_OK)
+		return e;
+	if (b.status == BOOKING_PAYMENT_PENDING || b.status == BOOKING_ACCEPTED) {
+		cJSON *m = event_meta(ev);
+		cJSON_AddStringToObject(m, "payment_id", ch.id);
+		return booking_transition(ev->req, ev->arena, &b, BOOKING_PAYMENT_SUCCEEDED,
+		    BOOKING_ACTOR_SYSTEM, NULL, m, &(struct market_why){ 0 });
+	}
+	/* Paid for a booking cancelled meanwhile: gala maintenance refunds it
+	 * (charges_refund_orphans). */
+	log_warn("gala.webhooks", "payment %s succeeded for booking %s, which is %s: "
+	    "maintenance refunds it", ch.id, b.id, booking_status_name(b.status));
+	return GE_OK;
+}
+
+/* payment_intent.payment_failed: the charge failed and the booking is
+ * accepted again, ready for a new payment. Ignored once it succeeded. */
+static enum gala_error on_payment_failed(const struct webhook_event *ev)
+{
+	struct booking b;
+	struct money_row ch;
+	bool found;
+	const char *pi = stripe_str(ev->object, "id");
+	enum gala_error e = lock_charge(ev, "payment_intent", pi, &b, &ch, &found);
+	if (e != GE_OK || !found || !is(ch.status, "requires_payment"))
+		return e;
+	if ((e = set_charge_status(ev->arena, ch.id, "failed", NULL)) != GE_OK)
+		return e;
+	if (b.status != BOOKING_PAYMENT_PENDING)
+		return GE_OK;
+	cJSON *m = event_meta(ev);
+	cJSON_AddStringToObject(m, "payment_id", ch.id);
+	const cJSON *err = cJSON_GetObjectItemCaseSensitive(ev->object, "last_payment_error");
+	const char *code = stripe_str(err, "code");
+	if (code != NULL)
+		cJSON_AddStringToObject(m, "failure_code", code);
+	return booking_transition(ev->req, ev->arena, &b, BOOKING_PAYMENT_FAILED,
+	    BOOKING_ACTOR_SYSTEM, NULL, m, &(struct market_why){ 0 });
+}
+
+/* charge.refunded: the charge is refunded and so is the booking, if it is
+ * not already (a refund Gala made itself arrives here too). A refund made
+ * outside Gala of a booking already paid out does not take the payout back
+ * by itself: it is audited with "transfer_reversed": false for an operator
+ * to decide. Partial refunds change no state. */
+static enum gala_error on_charge_refunded(const struct webhook_event *ev)
+{
+	struct booking b;
+	struct money_row ch, po;
+	bool found;
+	const char *charge = stripe_str(ev->object, "id");
+	enum gala_error e = lock_charge(ev, "charge", charge, &b, &ch, &found);
+	if (e == GE_OK && !found)
+		e = lock_charge(ev, "payment_intent", stripe_str(ev->object, "payment_intent"), &b, &ch,
+		    &found);
+	if (e != GE_OK || !found)
+		return e;
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev->object, "refunded"))) {
+		log_warn("gala.webhooks", "charge %s of booking %s partly refunded (%lld of %lld); "
+		    "no change", charge, b.id, stripe_int(ev->object, "amount_refunded", 0),
+		    stripe_int(ev->object, "amount", 0));
+		return GE_OK;
+	}
+	if ((e = charges_load_row(ev->arena, b.id, "service_payment", true, &po)) != GE_OK)
+		return e;
+	bool paid_out = po.res != NULL && is(po.status, "released");
+	bool reversed = po.res != NULL && is(po.status, "reversed");
+	if (!is(ch.status, "refunded")) {
+		const cJSON *refunds = cJSON_GetObjectItemCaseSensitive(ev->object, "refunds");
+		const char *refund = stripe_str(cJSON_GetArrayItem(
+		    cJSON_GetObjectItemCaseSensitive(refunds, "data"), 0), "id");
+		const char *p[] = { ch.id, refund, charge };
+		PGresult *res;
+		enum db_status st = db_exec(ev->arena, &res, "UPDATE payments SET status = 'refunded', "
+		    "stripe_refund_id = coalesce(stripe_refund_id, $2), "
+		    "stripe_charge_id = coalesce(stripe_charge_id, $3), updated_at = now() "
+		    "WHERE id = $1", 3, p);
+		if (st != DB_OK)
+			return db_err(st);
+		cJSON *m = event_meta(ev);
+		cJSON_AddStringToObject(m, "event_service_id", b.id);
+		cJSON_AddStringToObject(m, "payment_id", ch.id);
+		cJSON_AddNumberToObject(m, "amount_cents", (double)stripe_int(ev->object,
+		    "amount_refunded", ch.amount_cents));
+		cJSON_AddStringToObject(m, "currency", ch.currency);
+		cJSON_AddBoolToObject(m, "transfer_reversed", reversed);
+		cJSON_AddBoolToObject(m, "refund_by_gala", ch.refund_started);
+		if (paid_out) {
+			cJSON_AddBoolToObject(m, "paid_out", 1);
+			log_error("gala.webhooks", "booking %s refunded at Stripe after its payout %s: "
+			    "the transfer was not reversed; decide whether to reverse it", b.id,
+			    po.transfer ? po.transfer : "");
+		}
+		st = audit_write(ev->req, ev->arena, NULL, b.event_owner_id, "payment.refund",
+		    "success", m);
+		if (st != DB_OK)
+			return db_err(st);
+	}
+	if (b.status == BOOKING_PAID || b.status == BOOKING_COMPLETED ||
+	    b.status == BOOKING_RELEASED) {
+		cJSON *m = event_meta(ev);
+		cJSON_AddStringToObject(m, "payment_id", ch.id);
+		cJSON_AddBoolToObject(m, "transfer_reversed", reversed);
+		return booking_transition(ev->req, ev->arena, &b, BOOKING_CHARGE_REFUNDED,
+		    BOOKING_ACTOR_SYSTEM, NULL, m, &(struct market_why){ 0 });
+	}
+	return GE_OK;
+}
+
+/* ----------------------------------------------------------- accounts */
+
+/* account.updated: whether the provider's connected account can receive
+ * payouts. An event older than the last one applied is ignored. */
+static enum gala_error on_account_updated(const struct webhook_event *ev)
+{
+	const char *acct = stripe_str(ev->object, "id");
+	if (acct == NULL)
+		return GE_OK;
+	bool enabled = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev->object, "payouts_enabled"));
+	char created[24];
+	snprintf(created, sizeof created, "%lld", ev->created);
+	const char *p[] = { acct, enabled ? "true" : "false", created };
+	PGresult *res;
+	enum db_status st = db_exec(ev->arena, &res,
+	    "UPDATE service_providers SET payouts_enabled = $2::boolean, "
+	    "stripe_account_event_at = to_timestamp($3::bigint), updated_at = now() "
+	    "WHERE stripe_account_id = $1 AND (stripe_account_event_at IS NULL "
+	    "OR stripe_account_event_at <= to_timestamp($3::bigint))", 3, p);
+	return st == DB_OK ? GE_OK : db_err(st);
+}
+
+/* customer.subscription.*: the event's object is the whole subscription,
+ * so created, updated and deleted are one upsert that never goes back in
+ * Stripe's time. */
+static enum gala_error on_subscription_event(const struct webhook_event *ev)
+{
+	return subscriptions_apply_event(ev->arena, ev->object, ev->created);
+}
+
+/* The event types Gala acts on. */
+static const struct webhook_route routes[] = {
+	{ "payment_intent.succeeded", on_payment_succeeded },
+	{ "payment_intent.payment_failed", on_payment_failed },
+	{ "charge.refunded", on_charge_refunded },
+	{ "account.updated", on_account_updated },
+	{ "customer.subscription.created", on_subscription_event },
+	{ "customer.subscription.updated", on_subscription_event },
+	{ "customer.subscription.deleted", on_subscription_event },
+};
+
+static webhook_handler handler_for(const char *type)
+{
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+		if (strcmp(routes[i].type, type) == 0)
+			return routes[i].handler;
+	return NULL;
+}
+
+enum gala_error webhooks_process(struct request *req, const cJSON *event,
+    struct webhook_outcome *out)
+{
+	arena_t *a = req->arena;
+	memset(out, 0, sizeof *out);
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(event, "id");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(event, "type");
+	const cJSON *data = cJSON_GetObjectItemCaseSensitive(event, "data");
+	if (!cJSON_IsString(id) || !cJSON_IsString(type) || id->valuestring[0] == '\0' ||
+	    strlen(id->valuestring) > 255 || type->valuestring[0] == '\0' ||
+	    strlen(type->valuestring) > 255)
+		return GE_INVALID_WEBHOOK_PAYLOAD;
+	webhook_handler h = handler_for(type->valuestring);
+	if (h == NULL) {
+		out->ignored = true;
+		return GE_OK;
+	}
+	const cJSON *object = cJSON_GetObjectItemCaseSensitive(data, "object");
+	if (!cJSON_IsObject(object))
+		return GE_INVALID_WEBHOOK_PAYLOAD;
+	struct webhook_event ev = {
+		.req = req, .arena = a, .id = id->valuestring, .type = type->valuestring,
+		.created = stripe_int(event, "created", 0), .object = object,
+		.previous = cJSON_GetObjectItemCaseSensitive(data, "previous_attributes"),
+	};
+	enum db_status st = db_begin(a);
+	if (st != DB_OK)
+		return db_err(st);
+	char created[24];
+	snprintf(created, sizeof created, "%lld", ev.created);
+	const char *p[] = { ev.id, ev.type, created };
+	PGresult *res;
+	/* A concurrent delivery of the same event waits here on the key until
+	 * this transaction ends, then finds it and does nothing. */
+	st = db_exec(a, &res, "INSERT INTO stripe_events (id, type, created) "
+	    "VALUES ($1, $2, CASE WHEN $3::bigint > 0 THEN to_timestamp($3::bigint) END) "
+	    "ON CONFLICT (id) DO NOTHING RETURNING id", 3, p);
+	if (st != DB_OK) {
+		db_rollback();
+		return db_err(st);
+	}
+	if (PQntuples(res) == 0) {
+		db_rollback();
+		out->duplicate = true;
+		return GE_OK;
+	}
+	enum gala_error e = h(&ev);
+	if (e != GE_OK) {
+		db_rollback();
+		log_error("gala.webhooks", "%s %s not applied (%s); Stripe will deliver it again",
+		    ev.type, ev.id, gala_error_info(e)->code);
+		return e == GE_DB_UNAVAILABLE ? e : GE_INTERNAL;
+	}
+	st = db_commit(a);
+	return st == DB_OK ? GE_OK : db_err(st);
+}
+
+enum db_status webhooks_purge_events(arena_t *a, long long *count)
+{
+	PGresult *res;
+	for (;;) {
+		enum db_status st = db_exec(a, &res,
+		    "DELETE FROM stripe_events WHERE id IN (SELECT id FROM stripe_events "
+		    "WHERE received_at < now() - interval '30 days' LIMIT 1000)", 0, NULL);
+		if (st != DB_OK)
+			return st;
+		long long n = strtoll(PQcmdTuples(res), NULL, 10);
+		*count += n;
+		if (n < 1000)
+			return DB_OK;
+	}
+}
