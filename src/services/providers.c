@@ -111,11 +111,12 @@ enum gala_error providers_update(struct request *req, const char *id,
 		return GE_OK;
 	}
 	/* Every signed-in user may see the profile: 403 if it exists. */
-	enum gala_error e = providers_get(req, id, out);
-	if (e != GE_OK)
-		return e;
-	cJSON_Delete(*out);
-	*out = NULL;
+	const char *q[] = { id };
+	if ((st = db_exec(req->arena, &res, "SELECT 1 FROM service_providers WHERE id = $1", 1,
+	    q)) != DB_OK)
+		return db_err(st);
+	if (PQntuples(res) == 0)
+		return GE_NOT_FOUND;
 	why->message = "only the profile's owner may change it";
 	return GE_FORBIDDEN;
 }
