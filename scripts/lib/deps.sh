@@ -9,7 +9,6 @@ GALA_PACKAGES=(
     postgresql nginx openssl curl                                   # the local stack
     python3-aiosmtpd                                                # SMTP sink (tests/fakes)
     wrk                                                             # bench/run
-    john-data                                                       # common-passwords list
 )
 
 # Install the missing packages with apt-get when root; otherwise print the
