@@ -136,6 +136,11 @@ void api_webhooks_stripe(struct request *req)
 	}
 	struct webhook_outcome out;
 	enum gala_error e = webhooks_process(req, event, &out);
+	if (e == GE_INVALID_WEBHOOK_PAYLOAD) {
+		http_respond_error(req, e, NULL, "the webhook payload is not a Stripe event "
+		    "(an object with string id and type, and data.object for the types Gala handles)");
+		return;
+	}
 	if (e != GE_OK) {
 		http_respond_error(req, e, NULL, NULL);
 		return;

@@ -76,6 +76,13 @@ void api_subscription_cancel(struct request *req)
 
 void api_subscription_sync(struct request *req)
 {
+	/* Sync takes no fields, like the booking actions. */
+	static const char *const none[] = { NULL };
+	struct validator v;
+	v_init(&v, req);
+	v_only(&v, none);
+	if (v.failed)
+		return;
 	cJSON *sub = NULL;
 	enum gala_error e = subscriptions_sync(req, req->path_params[0], &sub);
 	respond(req, e, 200, sub);

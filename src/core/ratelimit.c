@@ -244,6 +244,31 @@ static void set_headers(struct request *req, const struct ratelimit_check *c,
 	response_header(req, "RateLimit", state);
 }
 
+/* Each bucket's state as it stands, for a response that did not reach the
+ * limiter: tat - now in microseconds, 0 for a bucket with no row. */
+static const char peek_sql[] =
+    "SELECT coalesce((SELECT greatest(0, round(extract(epoch FROM tat - now()) * 1000000))::bigint "
+    "FROM rate_limits WHERE key = $1), 0)";
+
+void ratelimit_annotate(struct request *req)
+{
+	if (req->route == NULL || req->route->rate == RATE_NONE || !gala_config->rate_limit_enabled ||
+	    req->resp.status >= 500)
+		return;
+	struct ratelimit_check checks[2];
+	struct ratelimit_result results[2];
+	size_t n = route_checks(req, checks);
+	for (size_t i = 0; i < n; i++) {
+		const char *params[] = { checks[i].key };
+		PGresult *res;
+		if (db_exec(req->arena, &res, peek_sql, 1, params) != DB_OK)
+			return;
+		results[i] = (struct ratelimit_result){ checks[i].policy, checks[i].quota, true,
+			strtoll(db_value(res, 0, 0), NULL, 10) };
+	}
+	set_headers(req, checks, results, n, n);
+}
+
 int ratelimit_stage(struct request *req)
 {
 	if (req->route->rate == RATE_NONE || !gala_config->rate_limit_enabled)

@@ -48,6 +48,12 @@ struct ratelimit_result {
  * false. */
 int ratelimit_stage(struct request *req);
 
+/* For a limited route whose request was refused before the limiter ran
+ * (415, malformed JSON, 401, 403 CSRF or role): sets RateLimit-Policy and
+ * RateLimit from the buckets as they stand, without counting the request.
+ * Does nothing for 5xx answers or when Postgres cannot answer. */
+void ratelimit_annotate(struct request *req);
+
 /* One GCRA check of key against q: one statement, atomic however many
  * processes check the same key at once. Fills out for DB_OK. */
 enum db_status ratelimit_check(arena_t *a, const char *key, enum ratelimit_policy policy,

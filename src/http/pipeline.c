@@ -93,8 +93,13 @@ void pipeline_run(struct request *req, const struct route *table, size_t n)
 	}
 	/* Each stage either lets the request go on or leaves its answer. The
 	 * limiter runs after authentication because the write rule counts per
-	 * user; CSRF is part of auth_stage. */
-	if (stage_body(req) != 0 || auth_stage(req) != 0 || ratelimit_stage(req) != 0)
+	 * user; CSRF is part of auth_stage. A refusal before the limiter does
+	 * not count, but still carries the route's RateLimit fields. */
+	if (stage_body(req) != 0 || auth_stage(req) != 0) {
+		ratelimit_annotate(req);
+		return;
+	}
+	if (ratelimit_stage(req) != 0)
 		return;
 	struct idempotency idem;
 	if (idempotency_begin(req, &idem) != 0)

@@ -93,6 +93,10 @@ void http_respond_error_extra(struct request *req, enum gala_error e, const char
 	}
 	response_json(req, info->status, root);
 	req->resp.error = e;
+	/* RFC 9110: every 401 names its scheme; RFC 6750 adds why a token failed. */
+	if (info->status == 401)
+		response_header(req, "WWW-Authenticate", e == GE_INVALID_TOKEN ?
+		    "Bearer realm=\"gala\", error=\"invalid_token\"" : "Bearer realm=\"gala\"");
 }
 
 void http_respond_error(struct request *req, enum gala_error e, const char *param,

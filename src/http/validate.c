@@ -303,8 +303,74 @@ bool rfc3339_valid(const char *s)
 		return p[1] == '\0';
 	if ((*p == '+' || *p == '-') && isdigit((unsigned char)p[1]) && isdigit((unsigned char)p[2]) &&
 	    p[3] == ':' && isdigit((unsigned char)p[4]) && isdigit((unsigned char)p[5]) && p[6] == '\0')
-		return true;
+		return (p[1] - '0') * 10 + (p[2] - '0') <= 23 && (p[4] - '0') * 10 + (p[5] - '0') <= 59;
 	return false;
+}
+
+static int digits_at(const char *s, int n)
+{
+	int x = 0;
+	for (int i = 0; i < n; i++)
+		x = x * 10 + (s[i] - '0');
+	return x;
+}
+
+static bool leap_year(long long y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Days from 1970-01-01 to y-m-d and back, proleptic Gregorian (Howard
+ * Hinnant's days_from_civil and civil_from_days). */
+static long long days_from_civil(long long y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	long long era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (long long)doe - 719468;
+}
+
+static void civil_from_days(long long z, long long *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	long long era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (long long)yoe + era * 400 + (*m <= 2);
+}
+
+const char *rfc3339_to_utc(arena_t *a, const char *s)
+{
+	static const unsigned char mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	if (!rfc3339_valid(s))
+		return NULL;
+	int y = digits_at(s, 4), mo = digits_at(s + 5, 2), d = digits_at(s + 8, 2);
+	if (y < 1 || d > mdays[mo - 1] + (mo == 2 && leap_year(y)))
+		return NULL;
+	const char *p = s + 19, *frac = p;
+	if (*p == '.')
+		for (frac = ++p; isdigit((unsigned char)*p); p++)
+			;
+	int flen = (int)(p - frac) > 6 ? 6 : (int)(p - frac);
+	long long offset = 0;
+	if (*p == '+' || *p == '-')
+		offset = (digits_at(p + 1, 2) * 3600LL + digits_at(p + 4, 2) * 60LL) * (*p == '-' ? -1 : 1);
+	long long t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+	    digits_at(s + 11, 2) * 3600LL + digits_at(s + 14, 2) * 60LL + digits_at(s + 17, 2) - offset;
+	long long days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+	long long sec = t - days * 86400, year;
+	unsigned month, day;
+	civil_from_days(days, &year, &month, &day);
+	if (year < 1 || year > 9999)
+		return NULL;
+	return arena_printf(a, "%04lld-%02u-%02uT%02lld:%02lld:%02lld%s%.*sZ", year, month, day,
+	    sec / 3600, sec / 60 % 60, sec % 60, flen > 0 ? "." : "", flen, frac);
 }
 
 const char *v_timestamp(struct validator *v, const char *name, bool required, bool query)
@@ -325,5 +391,8 @@ const char *v_timestamp(struct validator *v, const char *name, bool required, bo
 		v_fail(v, name, "%s must be an RFC 3339 time such as 2026-05-01T18:00:00Z", name);
 		return NULL;
 	}
-	return s;
+	const char *utc = rfc3339_to_utc(v->req->arena, s);
+	if (utc == NULL)
+		v_fail(v, name, "%s is not a valid date and time", name);
+	return utc;
 }

@@ -53,10 +53,18 @@ void v_page(struct validator *v, int def_limit, int *limit, int *offset);
 /* A query parameter that, when present, must be a UUID. */
 const char *v_query_uuid(struct validator *v, const char *name);
 
-/* An RFC 3339 timestamp string; returns it or NULL. */
+/* An RFC 3339 timestamp string; returns the instant it names in UTC
+ * (rfc3339_to_utc) or NULL. */
 const char *v_timestamp(struct validator *v, const char *name, bool required, bool query);
 
 bool rfc3339_valid(const char *s);
+
+/* The instant of an RFC 3339 time as "2026-05-01T16:00:00[.ffffff]Z", or
+ * NULL when it is malformed, names a day that does not exist (2026-02-30)
+ * or falls outside the years 1..9999. Postgres refuses offsets beyond
+ * +-15:59 that RFC 3339 allows; converting here means no valid time ever
+ * reaches SQL in a form it rejects with a server error. */
+const char *rfc3339_to_utc(arena_t *a, const char *s);
 
 /* Number of UTF-8 characters. */
 size_t utf8_length(const char *s);

@@ -248,14 +248,14 @@ enum gala_error accounts_verify_email(struct request *req, const char *email, co
 		if ((st = db_exec(a, &r2, "UPDATE email_otps SET attempts = attempts + 1 "
 		    "WHERE user_id = $1 RETURNING attempts", 1, q)) != DB_OK)
 			return fail(db_err(st));
-		int attempts = atoi(db_value(r2, 0, 0));
-		enum gala_error e = attempts >= OTP_MAX_ATTEMPTS ? GE_OTP_LOCKED : GE_INVALID_OTP;
+		/* Even the try that burns the code was a wrong code: the tries
+		 * after it are the ones that find it locked. */
 		cJSON *m = meta_reason("wrong_code");
-		cJSON_AddNumberToObject(m, "attempts", attempts);
+		cJSON_AddNumberToObject(m, "attempts", atoi(db_value(r2, 0, 0)));
 		if ((st = audit_write(req, a, NULL, user_id, "auth.verify_email", "failure", m)) != DB_OK ||
 		    (st = db_commit(a)) != DB_OK)
 			return fail(db_err(st));
-		return e;
+		return GE_INVALID_OTP;
 	}
 	const char *q[] = { user_id };
 	PGresult *r2;

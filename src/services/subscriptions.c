@@ -221,7 +221,16 @@ enum gala_error subscriptions_start(struct request *req, const char *price_id, c
 		{ "metadata[user_id]", req->user->id },
 	};
 	struct stripe_result r;
-	char *key = arena_printf(a, "subscription_start:%s:%s", req->user->id, req->request_id);
+	/* One logical start is one Stripe subscription: a client retrying with
+	 * its Idempotency-Key (after a 502, which is not stored) reaches the
+	 * same Stripe key; without one, every request is a new start. The
+	 * client's key is hashed: it is free text of up to 255 characters. */
+	const char *client_key = request_header(req, "Idempotency-Key");
+	char digest[65];
+	if (client_key != NULL)
+		crypto_sha256_hex(client_key, strlen(client_key), digest);
+	char *key = arena_printf(a, "subscription_start:%s:%s%s", req->user->id,
+	    client_key != NULL ? "key:" : "req:", client_key != NULL ? digest : req->request_id);
 	if (stripe_call(a, "POST", "/v1/subscriptions", params, 5, key, &r) != STRIPE_OK)
 		return stripe_err(r.outcome);
 	const cJSON *invoice = cJSON_GetObjectItem(r.object, "latest_invoice");
@@ -320,6 +329,10 @@ enum gala_error subscriptions_cancel(struct request *req, const char *id, bool a
 	enum gala_error e = load_own(req, id, &row);
 	if (e != GE_OK)
 		return e;
+	/* Ended is final, as for a booking: nothing left to cancel. */
+	const char *status = db_value(row, 0, 4);
+	if (strcmp(status, "canceled") == 0 || strcmp(status, "incomplete_expired") == 0)
+		return GE_INVALID_STATE;
 	if (!stripe_configured())
 		return GE_STRIPE_NOT_CONFIGURED;
 	arena_t *a = req->arena;
@@ -328,7 +341,13 @@ enum gala_error subscriptions_cancel(struct request *req, const char *id, bool a
 	struct stripe_result r;
 	if (at_period_end) {
 		const struct stripe_param params[] = { { "cancel_at_period_end", "true" } };
-		char *key = arena_printf(a, "subscription_cancel:%s:period_end", db_value(row, 0, 0));
+		/* A fresh key per call (the client's retries are Idempotency-Key's
+		 * business): a key per subscription would have Stripe replay the
+		 * first cancel's stale answer to a later one, and apply nothing. */
+		char nonce[33];
+		crypto_random_hex(nonce, 16);
+		char *key = arena_printf(a, "subscription_cancel:%s:period_end:%s", db_value(row, 0, 0),
+		    nonce);
 		stripe_call(a, "POST", path, params, 1, key, &r);
 	} else {
 		stripe_call(a, "DELETE", path, NULL, 0, NULL, &r);

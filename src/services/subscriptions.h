@@ -27,6 +27,8 @@ enum gala_error subscriptions_start(struct request *req, const char *price_id, c
 /* {"items","total","limit","offset"} of the caller's subscriptions. */
 enum gala_error subscriptions_list(struct request *req, int limit, int offset, cJSON **out);
 
+/* Cancels at period end (Stripe's flag) or at once; GE_INVALID_STATE when
+ * the stored subscription has ended already (canceled, incomplete_expired). */
 enum gala_error subscriptions_cancel(struct request *req, const char *id, bool at_period_end,
     cJSON **sub);
 enum gala_error subscriptions_sync(struct request *req, const char *id, cJSON **sub);

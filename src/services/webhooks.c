@@ -280,13 +280,10 @@ enum gala_error webhooks_process(struct request *req, const cJSON *event,
 	    strlen(type->valuestring) > 255)
 		return GE_INVALID_WEBHOOK_PAYLOAD;
 	webhook_handler h = handler_for(type->valuestring);
-	if (h == NULL) {
-		out->ignored = true;
-		return GE_OK;
-	}
 	const cJSON *object = cJSON_GetObjectItemCaseSensitive(data, "object");
-	if (!cJSON_IsObject(object))
+	if (h != NULL && !cJSON_IsObject(object))
 		return GE_INVALID_WEBHOOK_PAYLOAD;
+	out->ignored = h == NULL;
 	struct webhook_event ev = {
 		.req = req, .arena = a, .id = id->valuestring, .type = type->valuestring,
 		.created = stripe_int(event, "created", 0), .object = object,
@@ -313,7 +310,9 @@ enum gala_error webhooks_process(struct request *req, const cJSON *event,
 		out->duplicate = true;
 		return GE_OK;
 	}
-	enum gala_error e = h(&ev);
+	/* An ignored type is recorded too: a redelivery of it is answered as
+	 * a duplicate like any other event's. */
+	enum gala_error e = h != NULL ? h(&ev) : GE_OK;
 	if (e != GE_OK) {
 		db_rollback();
 		log_error("gala.webhooks", "%s %s not applied (%s); Stripe will deliver it again",

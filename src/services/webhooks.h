@@ -4,7 +4,7 @@
  * recorded in stripe_events in the same transaction as the event's effect,
  * so a redelivery changes nothing and is answered as a duplicate. Handlers
  * are looked up by event type in one table (webhooks.c); unknown types are
- * acknowledged and ignored. Every handler is idempotent and tolerates
+ * acknowledged and ignored (their ids recorded all the same). Every handler is idempotent and tolerates
  * events arriving out of order: it compares what the event says with the
  * current rows and only ever moves them forward. */
 #ifndef GALA_WEBHOOKS_H

@@ -94,6 +94,30 @@ START_TEST(request_id_from_client_or_nginx)
 	free(rid);
 	http_resp_free(&r);
 
+	/* nginx's own answers (a path outside the API, a body over its
+	 * limit) carry the client's id as well. */
+	const char *mine[] = { "X-Request-ID: nginx-side.1", "Content-Type: application/json", NULL };
+	ck_assert_int_eq(http_do("GET", "/index.html", mine, NULL, &r), 0);
+	assert_json_error(&r, 404, NULL);
+	rid = http_header(&r, "X-Request-ID");
+	ck_assert_str_eq(rid, "nginx-side.1");
+	ck_assert_str_eq(cJSON_GetObjectItem(jget(&r, "error"), "request_id")->valuestring, rid);
+	free(rid);
+	http_resp_free(&r);
+	char *big = malloc(100 * 1024 + 1);
+	memset(big, ' ', 100 * 1024);
+	big[0] = '{';
+	big[100 * 1024 - 1] = '}';
+	big[100 * 1024] = '\0';
+	ck_assert_int_eq(http_do("POST", "/api/auth/login", mine, big, &r), 0);
+	assert_json_error(&r, 413, NULL);
+	rid = http_header(&r, "X-Request-ID");
+	ck_assert_str_eq(rid, "nginx-side.1");
+	ck_assert_str_eq(cJSON_GetObjectItem(jget(&r, "error"), "request_id")->valuestring, rid);
+	free(rid);
+	free(big);
+	http_resp_free(&r);
+
 	const char *bad[] = { "X-Request-ID: has spaces and <tags>", NULL };
 	ck_assert_int_eq(http_do("GET", "/api/nope", bad, NULL, &r), 0);
 	rid = http_header(&r, "X-Request-ID");
@@ -117,6 +141,12 @@ START_TEST(unknown_routes_are_json_404)
 	http_resp_free(&r);
 	ck_assert_int_eq(http_do("GET", "/", NULL, NULL, &r), 0);
 	assert_json_error(&r, 404, NULL);
+	http_resp_free(&r);
+	/* The base path itself is not a resource either: no HTML redirect. */
+	ck_assert_int_eq(http_do("GET", "/api", NULL, NULL, &r), 0);
+	assert_json_error(&r, 404, NULL);
+	char *loc = http_header(&r, "Location");
+	ck_assert_msg(loc == NULL, "Location: %s", loc);
 	http_resp_free(&r);
 }
 END_TEST
@@ -144,13 +174,23 @@ START_TEST(plain_http_redirects_to_https)
 	char url[512];
 	snprintf(url, sizeof url, "%s/api/health", test_env("TEST_HTTP_URL"));
 	struct http_resp r;
-	ck_assert_int_eq(http_do("GET", url, NULL, NULL, &r), 0);
+	const char *rid[] = { "X-Request-ID: plain-http.1", NULL };
+	ck_assert_int_eq(http_do("GET", url, rid, NULL, &r), 0);
 	ck_assert(r.status == 301 || r.status == 308);
 	char *loc = http_header(&r, "Location");
 	ck_assert_ptr_nonnull(loc);
 	ck_assert_msg(strncmp(loc, "https://", 8) == 0, "Location %s", loc);
 	ck_assert_ptr_nonnull(strstr(loc, "/api/health"));
 	free(loc);
+	/* The redirect is a response like any other. */
+	char *echoed = http_header(&r, "X-Request-ID");
+	ck_assert_msg(echoed != NULL && strcmp(echoed, "plain-http.1") == 0, "X-Request-ID %s",
+	    echoed ? echoed : "(none)");
+	free(echoed);
+	char *nosniff = http_header(&r, "X-Content-Type-Options");
+	ck_assert_msg(nosniff != NULL && strcmp(nosniff, "nosniff") == 0, "nosniff %s",
+	    nosniff ? nosniff : "(none)");
+	free(nosniff);
 	http_resp_free(&r);
 }
 END_TEST

@@ -251,6 +251,11 @@ START_TEST(register_validation)
 		{ "{\"email\":\"a@example.com\",\"password\":\"" PW "\",\"full_name\":\"A\",\"role\":\"boss\"}", "role" },
 		{ "{\"email\":\"a@example.com\",\"password\":\"" PW "\",\"full_name\":\"A\",\"email_verified\":true}", "email_verified" },
 		{ "{\"email\":\"a@example.com\",\"password\":12345678,\"full_name\":\"A\"}", "password" },
+		/* Among the commonest passwords, whatever the case. */
+		{ "{\"email\":\"a@example.com\",\"password\":\"password123\",\"full_name\":\"A\"}", "password" },
+		{ "{\"email\":\"a@example.com\",\"password\":\"P@ssw0rd\",\"full_name\":\"A\"}", "password" },
+		/* An escaped NUL is a control character, not the end of the name. */
+		{ "{\"email\":\"a@example.com\",\"password\":\"" PW "\",\"full_name\":\"Ann\\u0000Evil\"}", "full_name" },
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		ck_assert_int_eq(http_json("POST", "/api/auth/register", NULL, bad[i].body, &r), 0);
@@ -327,7 +332,9 @@ START_TEST(otp_lockout_expiry_and_resend)
 	char wrong[16];
 	snprintf(wrong, sizeof wrong, "%06d", (atoi(code) + 1) % 1000000);
 	struct http_resp r;
-	for (int i = 1; i <= 4; i++) {
+	/* Five wrong tries are five wrong codes; the code is burned after
+	 * them, so the sixth finds it locked. */
+	for (int i = 1; i <= 5; i++) {
 		verify(u.email, wrong, &r);
 		expect_error(&r, 400, "invalid_otp", NULL);
 		http_resp_free(&r);
@@ -520,10 +527,20 @@ START_TEST(logout_all_and_bad_tokens)
 	ck_assert_int_eq(me_status("not-a-jwt"), 401);
 	ck_assert_int_eq(http_json("GET", "/api/auth/me", NULL, NULL, &r), 0);
 	expect_error(&r, 401, "authentication_required", NULL);
+	/* Every 401 names its scheme (RFC 9110), and why a token failed (RFC 6750). */
+	char *challenge = http_header(&r, "WWW-Authenticate");
+	ck_assert_msg(challenge != NULL && strcmp(challenge, "Bearer realm=\"gala\"") == 0,
+	    "WWW-Authenticate: %s", challenge ? challenge : "(none)");
+	free(challenge);
 	http_resp_free(&r);
 	const char *basic[] = { "Authorization: Basic dXNlcjpwYXNz", NULL };
 	ck_assert_int_eq(http_do("GET", "/api/auth/me", basic, NULL, &r), 0);
 	expect_error(&r, 401, "invalid_token", NULL);
+	challenge = http_header(&r, "WWW-Authenticate");
+	ck_assert_msg(challenge != NULL && strstr(challenge, "Bearer ") == challenge &&
+	    strstr(challenge, "error=\"invalid_token\"") != NULL,
+	    "WWW-Authenticate: %s", challenge ? challenge : "(none)");
+	free(challenge);
 	http_resp_free(&r);
 
 	/* The cookie works instead of the header. */
@@ -595,6 +612,26 @@ START_TEST(csrf_on_unsafe_browser_requests)
 	ck_assert_int_eq(post_with(t, NULL, NULL), 204);
 	free(t);
 	user_free(&u);
+
+	/* A browser's cookie session is checked the same way. */
+	struct user b = register_user("csrf-cookie", NULL);
+	char cookie[2048], token[256];
+	snprintf(cookie, sizeof cookie, "Cookie: gala_session=%s", b.token);
+	snprintf(token, sizeof token, "X-CSRF-Token: %s", b.csrf);
+	const char *no_token[] = { cookie, "Origin: https://app.gala.test", NULL };
+	ck_assert_int_eq(http_do("POST", "/api/auth/logout", no_token, NULL, &r), 0);
+	expect_error(&r, 403, "csrf_failed", NULL);
+	http_resp_free(&r);
+	const char *foreign[] = { cookie, "Origin: https://evil.example", token, NULL };
+	ck_assert_int_eq(http_do("POST", "/api/auth/logout", foreign, NULL, &r), 0);
+	expect_error(&r, 403, "csrf_failed", NULL);
+	http_resp_free(&r);
+	const char *good[] = { cookie, "Origin: https://app.gala.test", token, NULL };
+	ck_assert_int_eq(http_do("POST", "/api/auth/logout", good, NULL, &r), 0);
+	ck_assert_int_eq(r.status, 204);
+	http_resp_free(&r);
+	ck_assert_int_eq(me_status(b.token), 401);
+	user_free(&b);
 }
 END_TEST
 
@@ -695,6 +732,14 @@ START_TEST(cli_creates_admins_and_sets_roles)
 	ck_assert_str_eq(jpath(jpath(r.json, "user", NULL), "role", NULL)->valuestring, "provider");
 	http_resp_free(&r);
 	ck_assert_int_eq(audit_rows("user.role_change", "success", u.id), 1);
+	/* The CLI has no signed-in user: a null actor, the user as target. */
+	const char *pu[] = { u.id, id };
+	PGconn *c = test_db_superuser();
+	char *nulls = test_db_value(c, "SELECT count(*) FROM audit_logs WHERE action = 'user.role_change' "
+	    "AND actor_user_id IS NULL AND target_user_id IN ($1::uuid, $2::uuid)", 2, pu);
+	PQfinish(c);
+	ck_assert_str_eq(nulls, "2");
+	free(nulls);
 	/* A weak admin password is refused. */
 	snprintf(args, sizeof args, "create-admin weak-%s", email);
 	ck_assert_int_ne(gala_cli(args, "password\n"), 0);
@@ -702,6 +747,135 @@ START_TEST(cli_creates_admins_and_sets_roles)
 	free(id);
 	free(email);
 	user_free(&u);
+}
+END_TEST
+
+/* POSTs body to path with our own X-Request-ID, which names the audit row
+ * the request writes. */
+static long post_tagged(const char *path, const char *token, const char *body, const char *rid,
+    struct http_resp *r)
+{
+	char auth[2048], rh[128];
+	const char *h[4] = { "Content-Type: application/json", rh, NULL, NULL };
+	snprintf(rh, sizeof rh, "X-Request-ID: %s", rid);
+	if (token != NULL) {
+		snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+		h[2] = auth;
+	}
+	ck_assert_int_eq(http_do("POST", path, h, body, r), 0);
+	char *echoed = http_header(r, "X-Request-ID");
+	ck_assert_msg(echoed != NULL && strcmp(echoed, rid) == 0, "X-Request-ID %s, sent %s",
+	    echoed ? echoed : "(none)", rid);
+	free(echoed);
+	const cJSON *in_body = jpath(r->json, "error", "request_id");
+	if (in_body != NULL)
+		ck_assert_str_eq(in_body->valuestring, rid);
+	return r->status;
+}
+
+/* The one audit row of the request rid: "action status actor target ip",
+ * "-" for a null, a user id as "U" when it is user's. */
+static void expect_audit(const char *rid, const char *user, const char *want)
+{
+	PGconn *c = test_db_superuser();
+	const char *p[] = { rid, user };
+	char *got = test_db_value(c, "SELECT string_agg(action || ' ' || status || ' ' || "
+	    "CASE WHEN actor_user_id IS NULL THEN '-' WHEN actor_user_id = $2::uuid THEN 'U' "
+	    "ELSE actor_user_id::text END || ' ' || "
+	    "CASE WHEN target_user_id IS NULL THEN '-' WHEN target_user_id = $2::uuid THEN 'U' "
+	    "ELSE target_user_id::text END || ' ' || coalesce(ip, '-'), '; ') "
+	    "FROM audit_logs WHERE request_id = $1", 2, p);
+	PQfinish(c);
+	ck_assert_msg(got != NULL && strcmp(got, want) == 0, "audit of %s: \"%s\", want \"%s\"", rid,
+	    got ? got : "(no row)", want);
+	free(got);
+}
+
+/* API.md, Admin: the actor is the signed-in user, or for a successful
+ * login, register, verify and reset the user concerned; a failed attempt or
+ * a request with no known user has a null actor and, where known, the user
+ * as target. Each row carries the request's id and address. */
+START_TEST(audit_actor_and_target_rules)
+{
+	char rid[64], body[512];
+	int n = 0;
+	struct http_resp r;
+#define RID() (snprintf(rid, sizeof rid, "audit-%d-%d", (int)getpid(), ++n), rid)
+	char *email = unique_email("actor");
+	snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"%s\",\"full_name\":\"Actor\"}",
+	    email, PW);
+	ck_assert_int_eq(post_tagged("/api/auth/register", NULL, body, RID(), &r), 201);
+	char *uid = strdup(jpath(r.json, "user", "id")->valuestring);
+	http_resp_free(&r);
+	expect_audit(rid, uid, "auth.register success U U 127.0.0.1");
+	ck_assert_int_eq(post_tagged("/api/auth/register", NULL, body, RID(), &r), 409);
+	http_resp_free(&r);
+	expect_audit(rid, uid, "auth.register failure - U 127.0.0.1");
+
+	char *mail = last_mail(email);
+	char *code = mail_code(mail);
+	free(mail);
+	char wrong[16];
+	snprintf(wrong, sizeof wrong, "%06d", (atoi(code) + 1) % 1000000);
+	snprintf(body, sizeof body, "{\"email\":\"%s\",\"otp\":\"%s\"}", email, wrong);
+	ck_assert_int_eq(post_tagged("/api/auth/verify-email", NULL, body, RID(), &r), 400);
+	http_resp_free(&r);
+	expect_audit(rid, uid, "auth.verify_email failure - U 127.0.0.1");
+	snprintf(body, sizeof body, "{\"email\":\"%s\",\"otp\":\"%s\"}", email, code);
+	ck_assert_int_eq(post_tagged("/api/auth/verify-email", NULL, body, RID(), &r), 200);
+	http_resp_free(&r);
+	expect_audit(rid, uid, "auth.verify_email success U U 127.0.0.1");
+	free(code);
+	snprintf(body, sizeof body, "{\"email\":\"%s\"}", email);
+	ck_assert_int_eq(post_tagged("/api/auth/resend-verification", NULL, body, RID(), &r), 200);
+	http_resp_free(&r);
+	expect_audit(rid, uid, "auth.resend_verification failure - U 127.0.0.1");
+
+	snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"wrong-password-1\"}", email);
+	ck_assert_int_eq(post_tagged("/api/auth/login", NULL, body, RID(), &r), 401);
+	http_resp_free(&r);
+	expect_audit(rid, uid, "auth.login failure - U 127.0.0.1");
+	ck_assert_int_eq(post_tagged("/api/auth/login", NULL,
+	    "{\"email\":\"nobody-here@example.com\",\"password\":\"wrong-password-1\"}", RID(), &r), 401);
+	http_resp_free(&r);
+	expect_audit(rid, uid, "auth.login failure - - 127.0.0.1");
+	snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"%s\"}", email, PW);
+	ck_assert_int_eq(post_tagged("/api/auth/login", NULL, body, RID(), &r), 200);
+	char *token = strdup(jpath(r.json, "access_token", NULL)->valuestring);
+	http_resp_free(&r);
+	expect_audit(rid, uid, "auth.login success U U 127.0.0.1");
+
+	snprintf(body, sizeof body, "{\"email\":\"%s\"}", email);
+	ck_assert_int_eq(post_tagged("/api/auth/forgot-password", NULL, body, RID(), &r), 200);
+	http_resp_free(&r);
+	expect_audit(rid, uid, "auth.forgot_password success - U 127.0.0.1");
+	ck_assert_int_eq(post_tagged("/api/auth/reset-password", NULL,
+	    "{\"token\":\"no-such-token\",\"new_password\":\"" PW2 "\"}", RID(), &r), 400);
+	http_resp_free(&r);
+	expect_audit(rid, uid, "auth.reset_password failure - - 127.0.0.1");
+	mail = last_mail(email);
+	char *reset_token = mail_token(mail);
+	free(mail);
+	snprintf(body, sizeof body, "{\"token\":\"%s\",\"new_password\":\"%s\"}", reset_token, PW2);
+	ck_assert_int_eq(post_tagged("/api/auth/reset-password", NULL, body, RID(), &r), 200);
+	http_resp_free(&r);
+	expect_audit(rid, uid, "auth.reset_password success U U 127.0.0.1");
+	free(reset_token);
+	free(token);
+
+	ck_assert_int_eq(login(email, PW2, &token), 200);
+	ck_assert_int_eq(post_tagged("/api/auth/logout", token, NULL, RID(), &r), 204);
+	http_resp_free(&r);
+	expect_audit(rid, uid, "auth.logout success U U 127.0.0.1");
+	free(token);
+	ck_assert_int_eq(login(email, PW2, &token), 200);
+	ck_assert_int_eq(post_tagged("/api/auth/logout-all", token, NULL, RID(), &r), 204);
+	http_resp_free(&r);
+	expect_audit(rid, uid, "auth.logout_all success U U 127.0.0.1");
+#undef RID
+	free(token);
+	free(uid);
+	free(email);
 }
 END_TEST
 
@@ -721,6 +895,7 @@ int main(void)
 	tcase_add_test(tc, audit_rows_are_append_only);
 	tcase_add_test(tc, smtp_down_still_registers);
 	tcase_add_test(tc, cli_creates_admins_and_sets_roles);
+	tcase_add_test(tc, audit_actor_and_target_rules);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -115,6 +115,15 @@ static const struct {
 	{ "POST", "/api/event-services/{BA}/cancel", NULL, { SKIP, 404, SKIP, 404, 403 } },
 	{ "GET", "/api/event-services/{BP}", NULL, { 200, 404, 200, 404, 200 } },
 	{ "POST", "/api/event-services/{BP}/complete", NULL, { SKIP, 404, 403, 404, SKIP } },
+	/* The money actions follow the same rule: pay is the owner's, release
+	 * the owner's or an admin's (both 409 before their state), refund an
+	 * admin's, and a caller who cannot see the booking gets 404, never 403
+	 * (refund too: it is not refused by role before the booking is read). */
+	{ "POST", "/api/event-services/{BA}/pay", NULL, { 409, 404, 403, 404, 403 } },
+	{ "POST", "/api/event-services/{BA}/release", NULL, { 409, 404, 403, 404, 409 } },
+	{ "POST", "/api/event-services/{BA}/refund", NULL, { 403, 404, 403, 404, 409 } },
+	{ "POST", "/api/event-services/{BP}/refund", NULL, { 403, 404, 403, 404, SKIP } },
+	{ "POST", "/api/providers/{PP1}/stripe-onboarding", NULL, { 403, 403, SKIP, 403, 403 } },
 	{ "GET", "/api/providers/{PP1}", NULL, { 200, 200, 200, 200, 200 } },
 	{ "PATCH", "/api/providers/{PP1}", "{\"city\":\"Porto\"}", { 403, 403, 200, 403, 403 } },
 	{ "GET", "/api/payments/{CH}", NULL, { 200, 404, 200, 404, 200 } },

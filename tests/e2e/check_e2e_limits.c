@@ -432,6 +432,20 @@ START_TEST(limiter_headers)
 	try_register(NULL, &r);
 	expect_ratelimit(&r, "auth", 3, 4);
 	http_resp_free(&r);
+	/* Refused before the limiter (415, malformed JSON): the route's fields
+	 * all the same, and the request does not count (the login below still
+	 * finds r=2 after it). */
+	const char *text[] = { "Content-Type: text/plain", NULL };
+	ck_assert_int_eq(http_do("POST", "/api/auth/register", text, "{}", &r), 0);
+	expect_error(&r, 415, "unsupported_media_type", NULL);
+	expect_header(&r, "RateLimit-Policy", "\"auth\";q=5;w=10");
+	expect_ratelimit(&r, "auth", 3, 4);
+	http_resp_free(&r);
+	post("/api/auth/login", NULL, "{\"email\":", NULL, &r);
+	expect_error(&r, 400, "malformed_json", NULL);
+	expect_header(&r, "RateLimit-Policy", "\"auth\";q=5;w=10");
+	expect_ratelimit(&r, "auth", 3, 4);
+	http_resp_free(&r);
 
 	/* Login has two policies; the IP's is the tighter one now. */
 	char *victim = unique_email("Victim");
@@ -484,6 +498,19 @@ START_TEST(limiter_write_rule_per_user)
 	expect_error(&r, 429, "rate_limited", NULL);
 	expect_retry_after(&r, 10);
 	expect_ratelimit(&r, "write", 0, 30);
+	http_resp_free(&r);
+	/* Refusals before the limiter carry the fields too: a CSRF failure
+	 * shows the user's bucket, a missing token the anonymous IP's. */
+	const char *browser[] = { "Origin: https://evil.example", NULL };
+	post("/api/auth/logout", tok[3], NULL, browser, &r);
+	expect_error(&r, 403, "csrf_failed", NULL);
+	expect_header(&r, "RateLimit-Policy", "\"write\";q=3;w=30");
+	expect_ratelimit(&r, "write", 0, 30);
+	http_resp_free(&r);
+	post("/api/auth/logout", NULL, NULL, NULL, &r);
+	expect_error(&r, 401, "authentication_required", NULL);
+	expect_header(&r, "RateLimit-Policy", "\"write\";q=3;w=30");
+	expect_ratelimit(&r, "write", 3, 0);
 	http_resp_free(&r);
 	/* The refused logout did not run. */
 	get("/api/auth/me", tok[3], &r);
@@ -1048,6 +1075,10 @@ START_TEST(audit_logs_access)
 		{ "?created_after=yesterday", "created_after" },
 		{ "?created_before=2026-02-30T00:00:00Z", "created_before" },
 		{ "?created_after=2026-05-01", "created_after" },
+		/* Offsets RFC 3339 does not have: 422, not a database error. */
+		{ "?created_after=2026-05-01T00:00:00%2B24:00", "created_after" },
+		{ "?created_before=2026-05-01T00:00:00-05:60", "created_before" },
+		{ "?created_after=0000-06-01T00:00:00Z", "created_after" },
 		{ "?status=maybe", "status" }, { "?action=", "action" },
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -1148,6 +1179,21 @@ START_TEST(audit_logs_filters_and_pages)
 	http_resp_free(&r);
 	r = audit_get(admin.token, "?target_user_id=%s&created_after=2999-01-01T00:00:00Z", a.id);
 	ck_assert_int_eq(total_of(&r), 0);
+	http_resp_free(&r);
+	/* Any RFC 3339 offset, also those beyond Postgres' +-15:59: mid written
+	 * as local time at +20:00 is the same instant. */
+	const char *pm[] = { mid };
+	char *mid20 = sql_text("SELECT to_char(($1::timestamptz AT TIME ZONE 'UTC') + interval '20 hours', "
+	    "'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '%2B20:00'", 1, pm);
+	r = audit_get(admin.token, "?target_user_id=%s&created_after=%s", a.id, mid20);
+	ck_assert_int_eq(total_of(&r), 2);
+	http_resp_free(&r);
+	r = audit_get(admin.token, "?target_user_id=%s&created_before=%s", a.id, mid20);
+	ck_assert_int_eq(total_of(&r), 1);
+	http_resp_free(&r);
+	free(mid20);
+	r = audit_get(admin.token, "?target_user_id=%s&created_before=2999-01-01T00:00:00-23:59", a.id);
+	ck_assert_int_eq(total_of(&r), 3);
 	http_resp_free(&r);
 
 	/* Pages: consecutive, and past the end an empty page with the total. */

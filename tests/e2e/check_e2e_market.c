@@ -696,11 +696,19 @@ START_TEST(validation_names_the_field)
 		{ "/api/events?limit=", "limit" }, { "/api/events?offset=-1", "offset" },
 		{ "/api/events?owner_id=nope", "owner_id" }, { "/api/providers?category=magic", "category" },
 		{ "/api/providers?city=", "city" }, { "/api/payments?limit=x", "limit" },
+		/* empty values are malformed too, on every list */
+		{ "/api/events?offset=", "offset" }, { "/api/events?owner_id=", "owner_id" },
+		{ "/api/providers?limit=", "limit" }, { "/api/providers?offset=", "offset" },
+		{ "/api/providers?category=", "category" }, { "/api/payments?limit=", "limit" },
+		{ "/api/payments?offset=", "offset" }, { "/api/subscriptions?limit=", "limit" },
+		{ "/api/subscriptions?offset=", "offset" },
 	};
 	for (size_t i = 0; i < sizeof q_bad / sizeof q_bad[0]; i++)
 		fx_expect_error(422, "validation_failed", q_bad[i].param, "GET", q_bad[i].path, &cust, NULL);
 	snprintf(body, sizeof body, "/api/events/%s/services?limit=1000", event);
 	fx_expect_error(422, "validation_failed", "limit", "GET", body, &cust, NULL);
+	snprintf(body, sizeof body, "/api/events/%s/services?offset=", event);
+	fx_expect_error(422, "validation_failed", "offset", "GET", body, &cust, NULL);
 	free(eur_event);
 	free(event);
 	free(provider);

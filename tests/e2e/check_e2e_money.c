@@ -189,6 +189,7 @@ static void pay(struct deal *d)
 {
 	cJSON *r = fx_expect(200, "POST", path_of("/api/event-services/%s/pay", d->id), &d->owner,
 	    NULL);
+	ck_assert_int_eq(cJSON_GetArraySize(r), 2);     /* payment, client_secret */
 	const cJSON *p = cJSON_GetObjectItem(r, "payment");
 	snprintf(d->pi, sizeof d->pi, "%s", fx_str(p, "stripe_payment_intent_id"));
 	ck_assert_msg(strncmp(d->pi, "pi_", 3) == 0, "payment intent %s", d->pi);
@@ -378,6 +379,7 @@ START_TEST(release_transfers_to_connected_account)
 	    &d.owner, NULL);
 	ck_assert_str_eq(fx_str(r, "status"), "released");
 	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(r, "already_released")));
+	ck_assert_int_eq(cJSON_GetArraySize(r), 3);     /* status, payment, already_released */
 	const cJSON *p = cJSON_GetObjectItem(r, "payment");
 	ck_assert_str_eq(fx_str(p, "payment_type"), "service_payment");
 	ck_assert_str_eq(fx_str(p, "status"), "released");
@@ -946,6 +948,22 @@ START_TEST(webhook_signatures)
 	ck_assert_msg(strstr(fx_str(out, "body"), "\"received\":true") != NULL, "%s",
 	    fx_str(out, "body"));
 	cJSON_Delete(out);
+
+	/* Every event id is processed once, an ignored type's too: its
+	 * redelivery is answered as a duplicate. */
+	char body[256];
+	snprintf(body, sizeof body, "{\"type\":\"invoice.created\",\"id\":\"evt_ign_%d_%lld\","
+	    "\"object\":{\"id\":\"in_y\",\"object\":\"invoice\"}}", (int)getpid(), now);
+	for (int i = 0; i < 2; i++) {
+		out = fake("POST", "/_fake/webhooks/send", body);
+		ck_assert_int_eq((int)cJSON_GetObjectItem(out, "status")->valuedouble, 200);
+		const char *b = fx_str(out, "body");
+		ck_assert_msg(strstr(b, "\"received\":true") != NULL &&
+		    (strstr(b, "\"duplicate\":true") != NULL) == (i == 1), "delivery %d: %s", i, b);
+		cJSON_Delete(out);
+	}
+	/* Signed JSON that is no event: 400 as well. */
+	ck_assert_int_eq(post_webhook("{\"id\":\"evt_no_type\"}", "whsec_test_a", now, NULL), 400);
 }
 END_TEST
 

@@ -158,11 +158,27 @@ START_TEST(plans_and_validation)
 }
 END_TEST
 
+/* The Subscription object of API.md: these members and no others. */
+static void assert_subscription_keys(const cJSON *o)
+{
+	static const char *const keys[] = { "id", "user_id", "stripe_subscription_id", "price_id",
+		"status", "current_period_end", "cancel_at_period_end", "created_at", "updated_at",
+		NULL };
+	int n = 0, want = 0;
+	for (const cJSON *m = o->child; m != NULL; m = m->next)
+		n++;
+	for (const char *const *k = keys; *k != NULL; k++, want++)
+		ck_assert_msg(cJSON_GetObjectItemCaseSensitive(o, *k) != NULL, "no member %s", *k);
+	ck_assert_int_eq(n, want);
+}
+
 START_TEST(lifecycle_with_webhooks)
 {
 	struct user u = new_user("life");
 	cJSON *s = start(&u, "price_pro_monthly", 201);
+	ck_assert_int_eq(cJSON_GetArraySize(s), 2);
 	const cJSON *sub = cJSON_GetObjectItem(s, "subscription");
+	assert_subscription_keys(sub);
 	ck_assert_str_eq(jstr(sub, "status"), "incomplete");
 	ck_assert_str_eq(jstr(sub, "price_id"), "price_pro_monthly");
 	ck_assert_str_eq(jstr(sub, "user_id"), u.id);
@@ -213,6 +229,7 @@ START_TEST(lifecycle_with_webhooks)
 	ck_assert_msg(r.status == 200, "cancel: %ld %s", r.status, r.body);
 	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "cancel_at_period_end")));
 	ck_assert_str_eq(jstr(r.json, "id"), id);
+	assert_subscription_keys(r.json);
 	http_resp_free(&r);
 	n = test_db_value(c, "SELECT count(*) FROM audit_logs WHERE action = 'subscription.cancel' "
 	    "AND actor_user_id = $1", 1, p);
@@ -249,6 +266,31 @@ START_TEST(immediate_cancel_and_sync)
 	ck_assert_msg(r.status == 200, "sync: %ld %s", r.status, r.body);
 	ck_assert_str_eq(jstr(r.json, "status"), "past_due");
 	http_resp_free(&r);
+	/* Sync takes no fields. */
+	ck_assert_int_eq(http_json("POST", path, u.token, "{\"status\":\"active\"}", &r), 0);
+	ck_assert_int_eq(r.status, 422);
+	ck_assert_str_eq(jstr(cJSON_GetObjectItem(r.json, "error"), "param"), "status");
+	http_resp_free(&r);
+
+	/* Cancel at period end (the default), undone in Stripe's dashboard,
+	 * then asked again: Stripe applies the second one too (no stale answer
+	 * replayed under a reused idempotency key). */
+	char cpath[256], fpath[256];
+	snprintf(cpath, sizeof cpath, "/api/subscriptions/%s/cancel", id);
+	snprintf(fpath, sizeof fpath, "/_fake/objects/%s", sid);
+	for (int round = 0; round < 2; round++) {
+		ck_assert_int_eq(http_json("POST", cpath, u.token, NULL, &r), 0);
+		ck_assert_msg(r.status == 200, "cancel %d: %ld %s", round, r.status, r.body);
+		ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "cancel_at_period_end")));
+		http_resp_free(&r);
+		cJSON *at_stripe = fake("GET", fpath, NULL);
+		ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(at_stripe, "cancel_at_period_end")));
+		cJSON_Delete(at_stripe);
+		cJSON_Delete(fake("POST", fpath, "{\"cancel_at_period_end\":false}"));
+		ck_assert_int_eq(http_json("POST", path, u.token, NULL, &r), 0);
+		ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(r.json, "cancel_at_period_end")));
+		http_resp_free(&r);
+	}
 
 	snprintf(path, sizeof path, "/api/subscriptions/%s/cancel", id);
 	snprintf(body, sizeof body, "{\"at_period_end\": false}");
@@ -259,6 +301,17 @@ START_TEST(immediate_cancel_and_sync)
 
 	ck_assert_int_eq(http_json("POST", path, u.token, "{\"at_period_end\": \"yes\"}", &r), 0);
 	ck_assert_int_eq(r.status, 422);
+	http_resp_free(&r);
+	/* Canceled is final: another cancel, either way, is 409. */
+	static const char *const again[] = { NULL, "{\"at_period_end\": false}" };
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(http_json("POST", path, u.token, again[i], &r), 0);
+		ck_assert_msg(r.status == 409, "cancel again: %ld %s", r.status, r.body);
+		ck_assert_str_eq(http_error_code(&r), "invalid_state");
+		http_resp_free(&r);
+	}
+	ck_assert_int_eq(http_json("GET", "/api/subscriptions", u.token, NULL, &r), 0);
+	ck_assert_str_eq(jstr(first_item(r.json), "status"), "canceled");
 	http_resp_free(&r);
 }
 END_TEST
@@ -357,6 +410,39 @@ START_TEST(webhook_for_a_subscription_made_elsewhere)
 }
 END_TEST
 
+/* A start that timed out at Stripe and is retried with the same
+ * Idempotency-Key makes one Stripe subscription, not two. */
+START_TEST(retried_start_makes_one_stripe_subscription)
+{
+	struct user u = new_user("retry");
+	cJSON_Delete(fake("POST", "/_fake/fail", "{\"method\":\"POST\",\"path\":\"/v1/subscriptions\","
+	    "\"mode\":\"hang\",\"delay_ms\":4500,\"after_effect\":true,\"times\":1}"));
+	char auth[1100];
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s", u.token);
+	const char *h[] = { auth, "Content-Type: application/json", "Idempotency-Key: start-once-1", NULL };
+	struct http_resp r;
+	ck_assert_int_eq(http_do("POST", "/api/subscriptions", h, "{\"price_id\":\"price_pro_monthly\"}", &r), 0);
+	ck_assert_msg(r.status == 502, "first try: %ld %s", r.status, r.body);
+	http_resp_free(&r);
+	ck_assert_int_eq(http_do("POST", "/api/subscriptions", h, "{\"price_id\":\"price_pro_monthly\"}", &r), 0);
+	ck_assert_msg(r.status == 201, "retry: %ld %s", r.status, r.body);
+	http_resp_free(&r);
+	cJSON *objs = fake("GET", "/_fake/objects?type=subscription", NULL);
+	int mine = 0;
+	cJSON *o;
+	cJSON_ArrayForEach(o, cJSON_GetObjectItem(objs, "data")) {
+		const char *uid = jstr(cJSON_GetObjectItem(o, "metadata"), "user_id");
+		if (uid != NULL && strcmp(uid, u.id) == 0)
+			mine++;
+	}
+	cJSON_Delete(objs);
+	ck_assert_int_eq(mine, 1);
+	cJSON *l = list(&u);
+	ck_assert_int_eq((int)cJSON_GetObjectItem(l, "total")->valuedouble, 1);
+	cJSON_Delete(l);
+}
+END_TEST
+
 int main(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -369,6 +455,7 @@ int main(void)
 	tcase_add_test(tc, others_cannot_touch_it);
 	tcase_add_test(tc, concurrent_starts_make_one_customer);
 	tcase_add_test(tc, webhook_for_a_subscription_made_elsewhere);
+	tcase_add_test(tc, retried_start_makes_one_stripe_subscription);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -571,6 +571,19 @@ START_TEST(rfc3339_and_email_validation)
 	ck_assert(!rfc3339_valid("2026-13-01T18:00:00Z"));
 	ck_assert(!rfc3339_valid("2026-05-01T18:00:00"));
 	ck_assert(!rfc3339_valid("2026-05-01T18:00:00Zjunk"));
+	ck_assert(!rfc3339_valid("2026-05-01T18:00:00+24:00"));
+	ck_assert(!rfc3339_valid("2026-05-01T18:00:00-05:60"));
+	/* Times reach SQL as UTC, whatever offset RFC 3339 allowed. */
+	arena_t *ta = arena_new(1024);
+	ck_assert_str_eq(rfc3339_to_utc(ta, "2026-05-01T18:00:00.123+02:00"), "2026-05-01T16:00:00.123Z");
+	ck_assert_str_eq(rfc3339_to_utc(ta, "2026-03-01T00:00:00+23:59"), "2026-02-28T00:01:00Z");
+	ck_assert_str_eq(rfc3339_to_utc(ta, "2024-12-31t23:30:00-01:00"), "2025-01-01T00:30:00Z");
+	ck_assert_str_eq(rfc3339_to_utc(ta, "2026-12-31T23:59:60Z"), "2027-01-01T00:00:00Z");
+	ck_assert_str_eq(rfc3339_to_utc(ta, "2024-02-29T12:00:00.1234567Z"), "2024-02-29T12:00:00.123456Z");
+	ck_assert_ptr_null(rfc3339_to_utc(ta, "2026-02-29T12:00:00Z"));
+	ck_assert_ptr_null(rfc3339_to_utc(ta, "0001-01-01T00:00:00+00:01"));
+	ck_assert_ptr_null(rfc3339_to_utc(ta, "9999-12-31T23:59:59-00:01"));
+	arena_free(ta);
 
 	struct request req;
 	make_request(&req, "POST", "/api/things", "application/json", NULL, NULL);
