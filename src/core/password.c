@@ -12,8 +12,9 @@
 #define PASSWORD_MIN_CHARS 8
 #define PASSWORD_MAX_CHARS 128
 
-/* Worker-owned: the hash verified for unknown accounts, made once. */
-static char worker_dummy_hash[PASSWORD_HASH_MAX];
+/* Process-wide: the hash verified for unknown accounts, made once by the
+ * master before it forks (password_prepare) and inherited by the workers. */
+static char dummy_hash[PASSWORD_HASH_MAX];
 
 static size_t utf8_chars(const char *s)
 {
@@ -61,14 +62,14 @@ int password_hash(const char *password, char out[PASSWORD_HASH_MAX])
 
 void password_prepare(void)
 {
-	if (worker_dummy_hash[0] != '\0')
+	if (dummy_hash[0] != '\0')
 		return;
 	char pw[33];
 	unsigned char raw[16];
 	randombytes_buf(raw, sizeof raw);
 	sodium_bin2hex(pw, sizeof pw, raw, sizeof raw);
-	if (password_hash(pw, worker_dummy_hash) != 0)
-		worker_dummy_hash[0] = '\0';
+	if (password_hash(pw, dummy_hash) != 0)
+		dummy_hash[0] = '\0';
 }
 
 bool password_verify(const char *password, const char *hash)
@@ -76,7 +77,7 @@ bool password_verify(const char *password, const char *hash)
 	if (hash == NULL) {
 		password_prepare();
 		/* The answer is always "no"; only the work matters. */
-		int spent = crypto_pwhash_str_verify(worker_dummy_hash, password, strlen(password));
+		int spent = crypto_pwhash_str_verify(dummy_hash, password, strlen(password));
 		(void)spent;
 		return false;
 	}

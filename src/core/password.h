@@ -27,8 +27,8 @@ bool password_needs_rehash(const char *hash);
 
 bool password_is_common(const char *password);
 
-/* Makes the dummy hash now (worker start) rather than on the first unknown
- * login, so that no login ever pays for it. */
+/* Makes the dummy hash now (in the master, before the workers fork) rather
+ * than on the first unknown login, so that no login ever pays for it. */
 void password_prepare(void);
 
 #endif

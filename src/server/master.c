@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/password.h"
 #include "server/listen.h"
 #include "server/scoreboard.h"
 #include "server/worker.h"
@@ -60,6 +61,7 @@ static int spawn_worker(struct master *m, int idx)
 {
 	struct worker_slot *s = &m->sb->slots[idx];
 	s->ready = 0;
+	s->draining = 0;
 	s->busy_since_ms = 0;
 	s->route[0] = '\0';
 	s->requests = 0;
@@ -160,7 +162,7 @@ static void maintain_pool(struct master *m)
 	long long now = monotonic_ms();
 	for (int i = 0; i < SCOREBOARD_SLOTS; i++) {
 		const struct worker_slot *s = &m->sb->slots[i];
-		if (s->pid == 0 || s->term_sent)
+		if (s->pid == 0 || s->term_sent || s->draining)
 			continue;
 		if (s->generation == m->generation) {
 			live++;
@@ -179,7 +181,7 @@ static void maintain_pool(struct master *m)
 		}
 		for (int i = SCOREBOARD_SLOTS - 1; i >= 0 && live > target; i--) {
 			struct worker_slot *s = &m->sb->slots[i];
-			if (s->pid != 0 && !s->term_sent) {
+			if (s->pid != 0 && !s->term_sent && !s->draining) {
 				terminate_slot(s);
 				live--;
 			}
@@ -195,7 +197,8 @@ static void maintain_pool(struct master *m)
 	if (live - starting + old > target || (live - starting >= target)) {
 		for (int i = 0; i < SCOREBOARD_SLOTS; i++) {
 			struct worker_slot *s = &m->sb->slots[i];
-			if (s->pid != 0 && !s->term_sent && s->generation != m->generation) {
+			if (s->pid != 0 && !s->term_sent && !s->draining &&
+			    s->generation != m->generation) {
 				terminate_slot(s);
 				break;
 			}
@@ -281,6 +284,9 @@ int master_run(struct config *cfg, const struct route *table, size_t nroutes)
 		log_warn(LOGGER, "SECRET_KEY is not set: using a random key for this run "
 		    "(tokens end with the process)");
 
+	/* Once for the whole pool: every worker inherits the dummy hash that
+	 * makes unknown-email logins as slow as wrong passwords. */
+	password_prepare();
 	for (;;) {
 		if (!m.shutting_down)
 			maintain_pool(&m);

@@ -19,6 +19,7 @@ struct worker_slot {
 	int crashes;
 	/* written by the worker */
 	volatile sig_atomic_t ready;
+	volatile sig_atomic_t draining;    /* leaving: serves its kept connections only */
 	volatile long long busy_since_ms;   /* 0: idle */
 	char route[96];
 	unsigned long long requests;

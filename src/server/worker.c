@@ -4,11 +4,13 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -17,7 +19,6 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/log.h"
-#include "core/password.h"
 #include "db/db.h"
 #include "http/pipeline.h"
 #include "http/request.h"
@@ -55,21 +56,33 @@ static void worker_signals(sigset_t *wait_mask)
 
 /* nginx keeps FastCGI connections open (fastcgi_keep_conn) and may send
  * the next request on any of them at any moment, so a worker never closes
- * one nginx still holds: it keeps every connection it accepted (up to
- * WORKER_MAX_CONNS) and serves whichever has a request, while still
- * accepting new connections. A worker sitting on an idle kept connection
- * therefore never starves a connection nginx opened elsewhere, and nginx
- * never writes a request into a connection being closed under it. */
-#define WORKER_MAX_CONNS 16
+ * one nginx still holds: it keeps every connection it accepted and serves
+ * whichever has a request, the one waiting longest first, while it goes on
+ * accepting new ones. A worker sitting on an idle kept connection therefore
+ * never starves a connection nginx opened elsewhere, and nginx never writes
+ * a request into a connection being closed under it. A worker holding
+ * WORKER_MAX_CONNS stops accepting (other workers take the new ones) until
+ * nginx closes some: nginx keeps only its keepalive pool idle. */
+#define WORKER_MAX_CONNS 64
 
 struct held_conn {
 	FCGX_Request fr;
 	long long last_used_ms;
 };
 
+static int free_conn(const struct held_conn *conns)
+{
+	for (int i = 0; i < WORKER_MAX_CONNS; i++)
+		if (conns[i].fr.ipcFd < 0)
+			return i;
+	return -1;
+}
+
 /* Waits for a request and returns the index of the connection that has
- * one, or -1 to look again (signal, lost accept race). */
-static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *wait_mask)
+ * one, or -1 to look again (signal, timeout, lost accept race). A draining
+ * worker accepts nothing new and wakes up every timeout_ms. */
+static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *wait_mask,
+    bool draining, int timeout_ms)
 {
 	struct pollfd pfd[WORKER_MAX_CONNS + 1];
 	int which[WORKER_MAX_CONNS];
@@ -80,33 +93,47 @@ static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *w
 		pfd[n] = (struct pollfd){ .fd = conns[i].fr.ipcFd, .events = POLLIN };
 		which[n++] = i;
 	}
-	pfd[n] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
-	if (ppoll(pfd, (nfds_t)n + 1, NULL, wait_mask) < 0)
+	int slot = draining ? -1 : free_conn(conns);
+	int nfds = n;
+	if (slot >= 0)
+		pfd[nfds++] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
+	struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
+	if (ppoll(pfd, (nfds_t)nfds, timeout_ms >= 0 ? &ts : NULL, wait_mask) <= 0)
 		return -1;
+	int best = -1;
 	for (int k = 0; k < n; k++)
-		if (pfd[k].revents != 0)
-			return which[k];
+		if (pfd[k].revents != 0 &&
+		    (best < 0 || conns[which[k]].last_used_ms < conns[best].last_used_ms))
+			best = which[k];
+	if (best >= 0)
+		return best;
+	if (slot < 0)
+		return -1;
 	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	int idx = -1;
-	for (int i = 0; i < WORKER_MAX_CONNS && idx < 0; i++)
-		if (conns[i].fr.ipcFd < 0)
-			idx = i;
-	if (idx < 0) {
-		/* More open connections than nginx's keepalive pool could
-		 * explain: give up the one idle the longest. */
-		idx = 0;
-		for (int i = 1; i < WORKER_MAX_CONNS; i++)
-			if (conns[i].last_used_ms < conns[idx].last_used_ms)
-				idx = i;
-		close(conns[idx].fr.ipcFd);
-	}
 	/* libfcgi reads a request from ipcFd when it is set; keepConnection
 	 * stops FCGX_Accept_r from closing the fd we just handed it. */
-	conns[idx].fr.ipcFd = fd;
-	conns[idx].fr.keepConnection = 1;
-	return idx;
+	conns[slot].fr.ipcFd = fd;
+	conns[slot].fr.keepConnection = 1;
+	return slot;
+}
+
+/* A worker leaving (SIGTERM, recycling) keeps serving the connections it
+ * holds until nginx has left them all alone for WORKER_DRAIN_IDLE_MS (or
+ * WORKER_DRAIN_MAX_MS passed): closing one nginx is about to reuse would
+ * fail that request, and nginx does not retry a POST. */
+#define WORKER_DRAIN_IDLE_MS 1000
+#define WORKER_DRAIN_MAX_MS 10000
+
+static bool worker_drained(const struct held_conn *conns, long long now, long long since)
+{
+	if (now - since > WORKER_DRAIN_MAX_MS)
+		return true;
+	for (int i = 0; i < WORKER_MAX_CONNS; i++)
+		if (conns[i].fr.ipcFd >= 0 && now - conns[i].last_used_ms < WORKER_DRAIN_IDLE_MS)
+			return false;
+	return true;
 }
 
 static void access_log(const struct request *req)
@@ -192,16 +219,25 @@ int worker_run(int listen_fd, struct worker_slot *slot,
 		FCGX_InitRequest(&conns[i].fr, listen_fd, 0);
 	arena_t *arena = arena_new(WORKER_ARENA_CHUNK);
 	unsigned long long served = 0;
-	password_prepare();
 	slot->ready = 1;
 
-	while (!worker_stop) {
-		if (cfg->max_requests_per_worker > 0 &&
-		    served >= (unsigned long long)cfg->max_requests_per_worker) {
-			log_info("gala.worker", "recycling after %llu requests", served);
-			break;
+	bool draining = false;
+	long long drain_since = 0;
+	for (;;) {
+		bool recycle = cfg->max_requests_per_worker > 0 &&
+		    served >= (unsigned long long)cfg->max_requests_per_worker;
+		if (!draining && (worker_stop || recycle)) {
+			if (recycle)
+				log_info("gala.worker", "recycling after %llu requests", served);
+			draining = true;
+			drain_since = monotonic_ms();
+			/* The master starts the replacement now. */
+			slot->draining = 1;
 		}
-		int idx = worker_wait(conns, listen_fd, &wait_mask);
+		if (draining && worker_drained(conns, monotonic_ms(), drain_since))
+			break;
+		int idx = worker_wait(conns, listen_fd, &wait_mask, draining,
+		    draining ? WORKER_DRAIN_IDLE_MS / 4 : -1);
 		if (idx < 0)
 			continue;
 		FCGX_Request *fr = &conns[idx].fr;
