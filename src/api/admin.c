@@ -54,10 +54,5 @@ void api_admin_audit_logs(struct request *req)
 		http_respond_error(req, e, NULL, NULL);
 		return;
 	}
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddItemToObject(o, "items", items);
-	cJSON_AddNumberToObject(o, "total", (double)total);
-	cJSON_AddNumberToObject(o, "limit", f.limit);
-	cJSON_AddNumberToObject(o, "offset", f.offset);
-	response_json(req, 200, o);
+	response_json(req, 200, json_list(items, total, f.limit, f.offset));
 }

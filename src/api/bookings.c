@@ -22,7 +22,7 @@ void api_event_services_create(struct request *req)
 	in.amount_cents = v_int(&v, "amount_cents", true, 1, MONEY_MAX_AMOUNT_CENTS, NULL);
 	if (v.failed)
 		return;
-	cJSON *out;
+	cJSON *out = NULL;
 	struct market_why why = { 0 };
 	enum gala_error e = bookings_create(req, event_id, &in, &out, &why);
 	if (e != GE_OK) {
@@ -44,13 +44,9 @@ void api_event_services_list(struct request *req)
 	v_page(&v, 20, &limit, &offset);
 	if (v.failed)
 		return;
-	cJSON *out;
+	cJSON *out = NULL;
 	enum gala_error e = bookings_list(req, event_id, limit, offset, &out);
-	if (e != GE_OK) {
-		market_respond_error(req, e, NULL);
-		return;
-	}
-	response_json(req, 200, out);
+	market_respond(req, e, out, NULL);
 }
 
 void api_event_services_get(struct request *req)
@@ -58,13 +54,9 @@ void api_event_services_get(struct request *req)
 	const char *id = market_path_id(req);
 	if (id == NULL)
 		return;
-	cJSON *out;
+	cJSON *out = NULL;
 	enum gala_error e = bookings_get(req, id, &out);
-	if (e != GE_OK) {
-		market_respond_error(req, e, NULL);
-		return;
-	}
-	response_json(req, 200, out);
+	market_respond(req, e, out, NULL);
 }
 
 /* The actions take no fields: anything in the body is refused, so that no
@@ -80,14 +72,10 @@ static void act(struct request *req, enum booking_action action)
 	v_only(&v, none);
 	if (v.failed)
 		return;
-	cJSON *out;
+	cJSON *out = NULL;
 	struct market_why why = { 0 };
 	enum gala_error e = bookings_act(req, id, action, &out, &why);
-	if (e != GE_OK) {
-		market_respond_error(req, e, &why);
-		return;
-	}
-	response_json(req, 200, out);
+	market_respond(req, e, out, &why);
 }
 
 void api_event_services_accept(struct request *req)

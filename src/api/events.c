@@ -14,7 +14,7 @@ static const char *v_time(struct validator *v, const char *name, bool required,
     long long *epoch)
 {
 	const char *s = v_timestamp(v, name, required, false);
-	if (s != NULL && event_time_parse(s, epoch) != 0) {
+	if (s != NULL && rfc3339_to_unix(s, epoch) != 0) {
 		v_fail(v, name, "%s is not a valid date and time", name);
 		return NULL;
 	}
@@ -72,7 +72,7 @@ void api_events_create(struct request *req)
 	read_fields(&v, true, &f);
 	if (v.failed)
 		return;
-	cJSON *out;
+	cJSON *out = NULL;
 	enum gala_error e = events_create(req, &f, &out);
 	if (e != GE_OK) {
 		market_respond_error(req, e, NULL);
@@ -91,17 +91,13 @@ void api_events_list(struct request *req)
 	const char *owner_id = v_query_uuid(&v, "owner_id");
 	if (v.failed)
 		return;
-	cJSON *out;
+	cJSON *out = NULL;
 	enum gala_error e = events_list(req, owner_id, limit, offset, &out);
 	if (e == GE_FORBIDDEN) {
 		http_respond_error(req, e, "owner_id", "only admins may list other users' events");
 		return;
 	}
-	if (e != GE_OK) {
-		market_respond_error(req, e, NULL);
-		return;
-	}
-	response_json(req, 200, out);
+	market_respond(req, e, out, NULL);
 }
 
 void api_events_get(struct request *req)
@@ -109,13 +105,9 @@ void api_events_get(struct request *req)
 	const char *id = market_path_id(req);
 	if (id == NULL)
 		return;
-	cJSON *out;
+	cJSON *out = NULL;
 	enum gala_error e = events_get(req, id, &out);
-	if (e != GE_OK) {
-		market_respond_error(req, e, NULL);
-		return;
-	}
-	response_json(req, 200, out);
+	market_respond(req, e, out, NULL);
 }
 
 void api_events_update(struct request *req)
@@ -129,14 +121,10 @@ void api_events_update(struct request *req)
 	read_fields(&v, false, &f);
 	if (v.failed)
 		return;
-	cJSON *out;
+	cJSON *out = NULL;
 	struct market_why why = { 0 };
 	enum gala_error e = events_update(req, id, &f, &out, &why);
-	if (e != GE_OK) {
-		market_respond_error(req, e, &why);
-		return;
-	}
-	response_json(req, 200, out);
+	market_respond(req, e, out, &why);
 }
 
 void api_events_delete(struct request *req)

@@ -16,6 +16,17 @@ void market_respond_error(struct request *req, enum gala_error e, const struct m
 		http_respond_error(req, e, param, NULL);
 }
 
+void market_respond(struct request *req, enum gala_error e, cJSON *out,
+    const struct market_why *why)
+{
+	if (e != GE_OK) {
+		cJSON_Delete(out);
+		market_respond_error(req, e, why);
+		return;
+	}
+	response_json(req, 200, out);
+}
+
 const char *market_path_id(struct request *req)
 {
 	const char *id = req->npath_params > 0 ? req->path_params[0] : NULL;

@@ -52,6 +52,11 @@ bool market_require_verified(struct request *req);
 /* True when the body has name with a JSON null (PATCH: clear the field). */
 bool market_field_null(const struct request *req, const char *name);
 
+/* Answers 200 with out when e is GE_OK, else e as market_respond_error
+ * does (out, then NULL, is not used). */
+void market_respond(struct request *req, enum gala_error e, cJSON *out,
+    const struct market_why *why);
+
 /* Answers 201 with body and Location: path. */
 void market_respond_created(struct request *req, const char *path, cJSON *body);
 

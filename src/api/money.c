@@ -36,7 +36,7 @@ void api_event_services_pay(struct request *req)
 	const char *id = action_id(req);
 	if (id == NULL)
 		return;
-	cJSON *payment;
+	cJSON *payment = NULL;
 	const char *secret;
 	struct market_why why = { 0 };
 	enum gala_error e = charges_pay(req, id, &payment, &secret, &why);
@@ -55,7 +55,7 @@ void api_event_services_release(struct request *req)
 	const char *id = action_id(req);
 	if (id == NULL)
 		return;
-	cJSON *payment;
+	cJSON *payment = NULL;
 	bool already;
 	struct market_why why = { 0 };
 	enum gala_error e = payouts_release(req, id, &payment, &already, &why);
@@ -75,14 +75,10 @@ void api_event_services_refund(struct request *req)
 	const char *id = action_id(req);
 	if (id == NULL)
 		return;
-	cJSON *booking;
+	cJSON *booking = NULL;
 	struct market_why why = { 0 };
 	enum gala_error e = charges_refund(req, id, &booking, &why);
-	if (e != GE_OK) {
-		market_respond_error(req, e, &why);
-		return;
-	}
-	response_json(req, 200, booking);
+	market_respond(req, e, booking, &why);
 }
 
 void api_providers_stripe_onboarding(struct request *req)

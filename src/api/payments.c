@@ -13,13 +13,9 @@ void api_payments_list(struct request *req)
 	v_page(&v, 20, &limit, &offset);
 	if (v.failed)
 		return;
-	cJSON *out;
+	cJSON *out = NULL;
 	enum gala_error e = payments_list(req, limit, offset, &out);
-	if (e != GE_OK) {
-		market_respond_error(req, e, NULL);
-		return;
-	}
-	response_json(req, 200, out);
+	market_respond(req, e, out, NULL);
 }
 
 void api_payments_get(struct request *req)
@@ -27,11 +23,7 @@ void api_payments_get(struct request *req)
 	const char *id = market_path_id(req);
 	if (id == NULL)
 		return;
-	cJSON *out;
+	cJSON *out = NULL;
 	enum gala_error e = payments_get(req, id, &out);
-	if (e != GE_OK) {
-		market_respond_error(req, e, NULL);
-		return;
-	}
-	response_json(req, 200, out);
+	market_respond(req, e, out, NULL);
 }

@@ -38,7 +38,7 @@ void api_providers_create(struct request *req)
 	read_fields(&v, true, &f);
 	if (v.failed)
 		return;
-	cJSON *out;
+	cJSON *out = NULL;
 	enum gala_error e = providers_create(req, &f, &out);
 	if (e != GE_OK) {
 		market_respond_error(req, e, NULL);
@@ -68,13 +68,9 @@ void api_providers_list(struct request *req)
 		v_fail(&v, "city", "city must be 1 to 100 characters");
 	if (v.failed)
 		return;
-	cJSON *out;
+	cJSON *out = NULL;
 	enum gala_error e = providers_list(req, category, city, limit, offset, &out);
-	if (e != GE_OK) {
-		market_respond_error(req, e, NULL);
-		return;
-	}
-	response_json(req, 200, out);
+	market_respond(req, e, out, NULL);
 }
 
 void api_providers_get(struct request *req)
@@ -82,13 +78,9 @@ void api_providers_get(struct request *req)
 	const char *id = market_path_id(req);
 	if (id == NULL)
 		return;
-	cJSON *out;
+	cJSON *out = NULL;
 	enum gala_error e = providers_get(req, id, &out);
-	if (e != GE_OK) {
-		market_respond_error(req, e, NULL);
-		return;
-	}
-	response_json(req, 200, out);
+	market_respond(req, e, out, NULL);
 }
 
 void api_providers_update(struct request *req)
@@ -102,12 +94,8 @@ void api_providers_update(struct request *req)
 	read_fields(&v, false, &f);
 	if (v.failed)
 		return;
-	cJSON *out;
+	cJSON *out = NULL;
 	struct market_why why = { 0 };
 	enum gala_error e = providers_update(req, id, &f, &out, &why);
-	if (e != GE_OK) {
-		market_respond_error(req, e, &why);
-		return;
-	}
-	response_json(req, 200, out);
+	market_respond(req, e, out, &why);
 }

@@ -134,6 +134,16 @@ int json_parse_request(struct request *req)
 	return 0;
 }
 
+cJSON *json_list(cJSON *items, long long total, int limit, int offset)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "items", items);
+	cJSON_AddNumberToObject(o, "total", (double)total);
+	cJSON_AddNumberToObject(o, "limit", limit);
+	cJSON_AddNumberToObject(o, "offset", offset);
+	return o;
+}
+
 void json_add_string_or_null(cJSON *obj, const char *name, const char *value)
 {
 	if (value == NULL)

@@ -17,6 +17,10 @@ bool utf8_valid(const char *s, size_t len);
  * and returns -1. */
 int json_parse_request(struct request *req);
 
+/* The list envelope of API.md, {"items","total","limit","offset"}; takes
+ * ownership of items (an array). */
+cJSON *json_list(cJSON *items, long long total, int limit, int offset);
+
 /* Adds a string member, or null when value is NULL. */
 void json_add_string_or_null(cJSON *obj, const char *name, const char *value);
 

@@ -345,24 +345,36 @@ static void civil_from_days(long long z, long long *y, unsigned *m, unsigned *d)
 	*y = (long long)yoe + era * 400 + (*m <= 2);
 }
 
-const char *rfc3339_to_utc(arena_t *a, const char *s)
+int rfc3339_to_unix(const char *s, long long *epoch)
 {
 	static const unsigned char mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	if (!rfc3339_valid(s))
-		return NULL;
+	if (s == NULL || !rfc3339_valid(s))
+		return -1;
 	int y = digits_at(s, 4), mo = digits_at(s + 5, 2), d = digits_at(s + 8, 2);
 	if (y < 1 || d > mdays[mo - 1] + (mo == 2 && leap_year(y)))
+		return -1;
+	const char *p = s + 19;
+	if (*p == '.')
+		for (p++; isdigit((unsigned char)*p); p++)
+			;
+	long long offset = 0;
+	if (*p == '+' || *p == '-')
+		offset = (digits_at(p + 1, 2) * 3600LL + digits_at(p + 4, 2) * 60LL) * (*p == '-' ? -1 : 1);
+	*epoch = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+	    digits_at(s + 11, 2) * 3600LL + digits_at(s + 14, 2) * 60LL + digits_at(s + 17, 2) - offset;
+	return 0;
+}
+
+const char *rfc3339_to_utc(arena_t *a, const char *s)
+{
+	long long t;
+	if (rfc3339_to_unix(s, &t) != 0)
 		return NULL;
-	const char *p = s + 19, *frac = p;
+	const char *frac = s + 19, *p = frac;
 	if (*p == '.')
 		for (frac = ++p; isdigit((unsigned char)*p); p++)
 			;
 	int flen = (int)(p - frac) > 6 ? 6 : (int)(p - frac);
-	long long offset = 0;
-	if (*p == '+' || *p == '-')
-		offset = (digits_at(p + 1, 2) * 3600LL + digits_at(p + 4, 2) * 60LL) * (*p == '-' ? -1 : 1);
-	long long t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
-	    digits_at(s + 11, 2) * 3600LL + digits_at(s + 14, 2) * 60LL + digits_at(s + 17, 2) - offset;
 	long long days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
 	long long sec = t - days * 86400, year;
 	unsigned month, day;

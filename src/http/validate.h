@@ -66,6 +66,10 @@ bool rfc3339_valid(const char *s);
  * reaches SQL in a form it rejects with a server error. */
 const char *rfc3339_to_utc(arena_t *a, const char *s);
 
+/* Seconds since 1970 of a valid RFC 3339 time (any fraction dropped): 0, or
+ * -1 when it is not one or names a day that does not exist. */
+int rfc3339_to_unix(const char *s, long long *epoch);
+
 /* Number of UTF-8 characters. */
 size_t utf8_length(const char *s);
 

@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/money.h"
 #include "db/db.h"
+#include "http/json.h"
 #include "services/events.h"
 #include "services/payments.h"
 
@@ -455,11 +456,6 @@ enum gala_error bookings_list(struct request *req, const char *event_id, int lim
 		booking_from_row(rows, i, &b);
 		cJSON_AddItemToArray(items, booking_json(&b));
 	}
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddItemToObject(o, "items", items);
-	cJSON_AddNumberToObject(o, "total", (double)strtoll(db_value(count, 0, 0), NULL, 10));
-	cJSON_AddNumberToObject(o, "limit", limit);
-	cJSON_AddNumberToObject(o, "offset", offset);
-	*out = o;
+	*out = json_list(items, strtoll(db_value(count, 0, 0), NULL, 10), limit, offset);
 	return GE_OK;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "db/db.h"
+#include "http/json.h"
 #include "http/validate.h"
 #include "services/bookings.h"
 
@@ -101,60 +102,6 @@ enum gala_error events_load_ref(arena_t *a, const char *id, const struct auth_us
 	return out->access != 0 ? GE_OK : GE_NOT_FOUND;
 }
 
-static bool leap(long long y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; Howard Hinnant's
- * days_from_civil). */
-static long long days_from_civil(long long y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	long long era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (long long)doe - 719468;
-}
-
-static int digits(const char *s, int n)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++)
-		v = v * 10 + (s[i] - '0');
-	return v;
-}
-
-int event_time_parse(const char *s, long long *epoch)
-{
-	static const unsigned char mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	if (s == NULL || !rfc3339_valid(s))
-		return -1;
-	int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
-	int h = digits(s + 11, 2), mi = digits(s + 14, 2), sec = digits(s + 17, 2);
-	if (y < 1 || mo < 1 || mo > 12 || d < 1)
-		return -1;
-	if (d > mdays[mo - 1] + (mo == 2 && leap(y)))
-		return -1;
-	if (h > 23 || mi > 59 || sec > 60)
-		return -1;
-	const char *p = s + 19;
-	if (*p == '.')
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			;
-	long long offset = 0;
-	if (*p == '+' || *p == '-') {
-		int oh = digits(p + 1, 2), om = digits(p + 4, 2);
-		if (oh > 23 || om > 59)
-			return -1;
-		offset = (oh * 3600LL + om * 60LL) * (*p == '-' ? -1 : 1);
-	}
-	*epoch = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400LL + h * 3600LL + mi * 60LL +
-	    sec - offset;
-	return 0;
-}
-
 enum gala_error events_create(struct request *req, const struct event_fields *f, cJSON **out)
 {
 	char budget[24];
@@ -206,12 +153,7 @@ enum gala_error events_list(struct request *req, const char *owner_id, int limit
 	cJSON *items = cJSON_CreateArray();
 	for (int i = 0; i < PQntuples(rows); i++)
 		cJSON_AddItemToArray(items, event_json(rows, i));
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddItemToObject(o, "items", items);
-	cJSON_AddNumberToObject(o, "total", (double)strtoll(db_value(count, 0, 0), NULL, 10));
-	cJSON_AddNumberToObject(o, "limit", limit);
-	cJSON_AddNumberToObject(o, "offset", offset);
-	*out = o;
+	*out = json_list(items, strtoll(db_value(count, 0, 0), NULL, 10), limit, offset);
 	return GE_OK;
 }
 

@@ -39,11 +39,6 @@ struct event_ref {
 enum gala_error events_load_ref(arena_t *a, const char *id, const struct auth_user *u,
     enum event_lock lock, struct event_ref *out);
 
-/* Parses an RFC 3339 time (as rfc3339_valid accepts it) into seconds since
- * the epoch, with the calendar checked (no February 30th) and the offset
- * applied. Returns 0, or -1 when it names no real instant. */
-int event_time_parse(const char *s, long long *epoch);
-
 /* Fields of a create or PATCH. A member that is absent stays NULL / false;
  * for PATCH, *_clear asks to set an optional field to null. */
 struct event_fields {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "db/db.h"
+#include "http/json.h"
 #include "http/auth.h"
 
 static enum gala_error db_err(enum db_status st)
@@ -70,12 +71,7 @@ enum gala_error providers_list(struct request *req, const char *category, const 
 	cJSON *items = cJSON_CreateArray();
 	for (int i = 0; i < PQntuples(rows); i++)
 		cJSON_AddItemToArray(items, provider_json(rows, i));
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddItemToObject(o, "items", items);
-	cJSON_AddNumberToObject(o, "total", (double)strtoll(db_value(count, 0, 0), NULL, 10));
-	cJSON_AddNumberToObject(o, "limit", limit);
-	cJSON_AddNumberToObject(o, "offset", offset);
-	*out = o;
+	*out = json_list(items, strtoll(db_value(count, 0, 0), NULL, 10), limit, offset);
 	return GE_OK;
 }
 

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "db/db.h"
 #include "http/auth.h"
+#include "http/json.h"
 
 #define SUB_COLUMNS "id, user_id, stripe_subscription_id, price_id, status, " \
 	SQL_TS("current_period_end") ", cancel_at_period_end, " SQL_TS("created_at") ", " \
@@ -271,14 +272,10 @@ enum gala_error subscriptions_list(struct request *req, int limit, int offset, c
 		st = db_exec(req->arena, &cnt, "SELECT count(*) FROM subscriptions WHERE user_id = $1", 1, p);
 	if (st != DB_OK)
 		return db_err(st);
-	cJSON *o_ = cJSON_CreateObject();
-	cJSON *items = cJSON_AddArrayToObject(o_, "items");
+	cJSON *items = cJSON_CreateArray();
 	for (int i = 0; i < PQntuples(res); i++)
 		cJSON_AddItemToArray(items, sub_json(res, i));
-	cJSON_AddNumberToObject(o_, "total", atof(db_value(cnt, 0, 0)));
-	cJSON_AddNumberToObject(o_, "limit", limit);
-	cJSON_AddNumberToObject(o_, "offset", offset);
-	*out = o_;
+	*out = json_list(items, strtoll(db_value(cnt, 0, 0), NULL, 10), limit, offset);
 	return GE_OK;
 }
 
