@@ -7,7 +7,7 @@
 enum db_status audit_write(struct request *req, arena_t *a, const char *actor,
     const char *target, const char *action, const char *status, cJSON *metadata)
 {
-	char *meta = cJSON_PrintUnformatted(metadata ? metadata : cJSON_CreateObject());
+	char *meta = metadata != NULL ? cJSON_PrintUnformatted(metadata) : NULL;
 	const char *ua = req ? request_header(req, "User-Agent") : NULL;
 	char ua_cut[513];
 	if (ua != NULL) {

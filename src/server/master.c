@@ -11,6 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #include "core/log.h"
 #include "core/password.h"
 #include "server/listen.h"
@@ -76,6 +80,11 @@ static int spawn_worker(struct master *m, int idx)
 	}
 	if (pid == 0) {
 		int rc = worker_run(m->listen_fd, s, m->table, m->nroutes);
+#ifdef __SANITIZE_ADDRESS__
+		/* _exit skips LeakSanitizer's exit-time check: run it here, so
+		 * that the sanitizer build of the test suite sees workers' leaks. */
+		__lsan_do_leak_check();
+#endif
 		_exit(rc);
 	}
 	s->pid = pid;
