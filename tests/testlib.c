@@ -16,6 +16,17 @@
 
 int http_force_http1;
 
+int test_run_suite(Suite *s)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	curl_global_cleanup();
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 const char *test_env(const char *name)
 {
 	const char *v = getenv(name);

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include <check.h>
 #include <cjson/cJSON.h>
 #include <libpq-fe.h>
 
@@ -19,6 +20,10 @@ struct http_resp {
 
 /* Set to talk HTTP/1.1 instead of letting TLS negotiate HTTP/2. */
 extern int http_force_http1;
+
+/* Runs a suite with libcurl initialised around it; returns the exit status
+ * of the test program. */
+int test_run_suite(Suite *s);
 
 /* The value of a required environment variable (aborts the test if unset). */
 const char *test_env(const char *name);

@@ -508,7 +508,6 @@ END_TEST
 
 int main(void)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	Suite *s = suite_create("e2e-foundation");
 	TCase *tc = tcase_create("http");
 	tcase_set_timeout(tc, 120);
@@ -529,10 +528,5 @@ int main(void)
 	tcase_add_test(faults, sighup_replaces_workers_without_refusing);
 	tcase_add_test(faults, workers_recycle_after_max_requests);
 	suite_add_tcase(s, faults);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	curl_global_cleanup();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run_suite(s);
 }

@@ -881,7 +881,6 @@ END_TEST
 
 int main(void)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	Suite *s = suite_create("e2e-auth");
 	TCase *tc = tcase_create("auth");
 	tcase_set_timeout(tc, 120);
@@ -897,10 +896,5 @@ int main(void)
 	tcase_add_test(tc, cli_creates_admins_and_sets_roles);
 	tcase_add_test(tc, audit_actor_and_target_rules);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	curl_global_cleanup();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run_suite(s);
 }

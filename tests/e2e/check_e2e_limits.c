@@ -1226,7 +1226,6 @@ END_TEST
 
 int main(void)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	Suite *s = suite_create("e2e-limits");
 	/* With the stack's own (generous) limits first, then the tests that
 	 * restart the pool with settings of their own. */
@@ -1255,10 +1254,5 @@ int main(void)
 	tcase_add_test(lim, limiter_can_be_disabled);
 	tcase_add_test(lim, limiter_fails_closed_without_postgres);
 	suite_add_tcase(s, lim);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	curl_global_cleanup();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run_suite(s);
 }

@@ -1131,7 +1131,6 @@ END_TEST
 
 int main(void)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	Suite *s = suite_create("e2e-money");
 	TCase *client = tcase_create("stripe-client");
 	tcase_add_checked_fixture(client, client_setup, NULL);
@@ -1179,10 +1178,5 @@ int main(void)
 	tcase_add_test(misc, without_stripe_configuration);
 	suite_add_tcase(s, misc);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	curl_global_cleanup();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run_suite(s);
 }

@@ -138,16 +138,10 @@ END_TEST
 
 int main(void)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	Suite *s = suite_create("e2e-robustness");
 	TCase *tc = tcase_create("bad-input");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, every_route_survives_bad_input);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	curl_global_cleanup();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run_suite(s);
 }

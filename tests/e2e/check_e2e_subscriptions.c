@@ -445,7 +445,6 @@ END_TEST
 
 int main(void)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	Suite *s = suite_create("e2e-subscriptions");
 	TCase *tc = tcase_create("subscriptions");
 	tcase_set_timeout(tc, 120);
@@ -457,10 +456,5 @@ int main(void)
 	tcase_add_test(tc, webhook_for_a_subscription_made_elsewhere);
 	tcase_add_test(tc, retried_start_makes_one_stripe_subscription);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	curl_global_cleanup();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run_suite(s);
 }
