@@ -71,22 +71,38 @@ static void run_handler(struct request *req)
 	}
 }
 
-void pipeline_run(struct request *req, const struct route *table, size_t n)
+void pipeline_route(struct request *req, const struct route *table, size_t n)
 {
 	char allow[128];
+	req->route_result = (int)router_match(table, n, req, allow, sizeof allow);
+	req->allow = arena_strdup(req->arena, allow);
+	req->routed = true;
+}
+
+size_t pipeline_body_limit(const struct request *req)
+{
+	if (req->route != NULL && req->route->max_body > 0)
+		return req->route->max_body;
+	return (size_t)gala_config->max_body_bytes;
+}
+
+void pipeline_run(struct request *req, const struct route *table, size_t n)
+{
+	if (!req->routed)
+		pipeline_route(req, table, n);
 	if (req->body_too_large) {
 		http_respond_error(req, GE_PAYLOAD_TOO_LARGE, NULL,
-		    "the request body is larger than %d bytes", gala_config->max_body_bytes);
+		    "the request body is larger than %zu bytes", pipeline_body_limit(req));
 		return;
 	}
-	switch (router_match(table, n, req, allow, sizeof allow)) {
+	switch ((enum router_result)req->route_result) {
 	case ROUTER_NOT_FOUND:
 		http_respond_error(req, GE_NOT_FOUND, NULL, "no route for %s", req->path);
 		return;
 	case ROUTER_METHOD_NOT_ALLOWED:
 		http_respond_error(req, GE_METHOD_NOT_ALLOWED, NULL,
 		    "%s is not allowed on %s", req->method, req->path);
-		response_header(req, "Allow", allow);
+		response_header(req, "Allow", req->allow);
 		return;
 	case ROUTER_MATCH:
 		break;

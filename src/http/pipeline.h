@@ -10,6 +10,14 @@
 #include "http/request.h"
 #include "http/router.h"
 
+/* Matches the route, so that the worker knows the body limit before it
+ * reads the body; pipeline_run does it itself when it was not done. */
+void pipeline_route(struct request *req, const struct route *table, size_t n);
+
+/* The largest body the request's route takes (MAX_BODY_BYTES unless the
+ * route says otherwise, as the Stripe webhook does). */
+size_t pipeline_body_limit(const struct request *req);
+
 void pipeline_run(struct request *req, const struct route *table, size_t n);
 
 #endif

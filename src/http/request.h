@@ -47,6 +47,9 @@ struct request {
 	bool body_too_large;         /* CONTENT_LENGTH above MAX_BODY_BYTES: not read */
 	cJSON *json;                 /* parsed body of JSON routes, else NULL */
 	const struct route *route;
+	bool routed;                 /* route_result and allow are set */
+	int route_result;            /* enum router_result */
+	const char *allow;           /* the Allow list of a 405 */
 	const char *path_params[REQUEST_MAX_PATH_PARAMS];
 	int npath_params;
 	struct auth_user *user;      /* the authenticated caller, or NULL */

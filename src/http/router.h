@@ -39,6 +39,7 @@ struct route {
 	unsigned roles;
 	enum rate_rule rate;
 	unsigned flags;
+	size_t max_body;            /* largest body in bytes; 0: MAX_BODY_BYTES */
 };
 
 enum router_result {

@@ -155,30 +155,32 @@ static void access_log(const struct request *req)
 }
 
 /* Reads CONTENT_LENGTH bytes of body into the arena, unless there are more
- * than MAX_BODY_BYTES (then the pipeline answers 413). */
+ * than the route takes (then the pipeline answers 413). */
 static void worker_handle(FCGX_Request *fr, arena_t *arena, struct worker_slot *slot,
     const struct route *table, size_t nroutes)
 {
+	struct request req;
+	request_init(&req, arena, fr->envp, NULL, 0);
+	pipeline_route(&req, table, nroutes);
 	const char *cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
 	long long clen = cl && *cl ? strtoll(cl, NULL, 10) : 0;
-	char *body = NULL;
+	bool too_large = clen > 0 && (unsigned long long)clen > pipeline_body_limit(&req);
 	size_t body_len = 0;
-	int too_large = clen > gala_config->max_body_bytes;
 	if (clen > 0 && !too_large) {
-		body = arena_alloc(arena, (size_t)clen + 1);
+		char *body = arena_alloc(arena, (size_t)clen + 1);
 		int got = FCGX_GetStr(body, (int)clen, fr->in);
 		body_len = got > 0 ? (size_t)got : 0;
 		body[body_len] = '\0';
+		req.body = body;
+		req.body_len = body_len;
 	}
+	req.body_too_large = too_large;
 	/* Drain what is left so that closing never resets a connection nginx
 	 * is still writing to. */
 	char sink[4096];
 	while (FCGX_GetStr(sink, sizeof sink, fr->in) > 0)
 		;
 
-	struct request req;
-	request_init(&req, arena, fr->envp, body, body_len);
-	req.body_too_large = too_large;
 	log_set_request_id(req.request_id);
 	snprintf(slot->route, sizeof slot->route, "%s %s", req.method, req.path);
 

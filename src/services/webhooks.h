@@ -21,6 +21,10 @@
 #include "http/errors.h"
 #include "http/request.h"
 
+/* Stripe's events are not ours to size: the webhook takes bodies up to
+ * this, whatever MAX_BODY_BYTES says (nginx's location matches it). */
+#define WEBHOOK_MAX_BODY_BYTES (1024u * 1024u)
+
 /* Signed events older or newer than this are refused (replay window). */
 #define WEBHOOK_TOLERANCE_SECONDS 300
 

@@ -71,11 +71,11 @@ static void h_ok(struct request *req)
 }
 
 static const struct route table[] = {
-	{ "GET", "/api/things", h_ok, AUTH_NONE, 0, RATE_NONE, 0 },
-	{ "POST", "/api/things", h_ok, AUTH_NONE, 0, RATE_NONE, 0 },
-	{ "GET", "/api/things/{id}", h_ok, AUTH_NONE, 0, RATE_NONE, 0 },
-	{ "PATCH", "/api/things/{id}", h_ok, AUTH_NONE, 0, RATE_NONE, 0 },
-	{ "POST", "/api/things/{id}/accept", h_ok, AUTH_NONE, 0, RATE_NONE, 0 },
+	{ "GET", "/api/things", h_ok, AUTH_NONE, 0, RATE_NONE, 0, 0 },
+	{ "POST", "/api/things", h_ok, AUTH_NONE, 0, RATE_NONE, 0, 0 },
+	{ "GET", "/api/things/{id}", h_ok, AUTH_NONE, 0, RATE_NONE, 0, 0 },
+	{ "PATCH", "/api/things/{id}", h_ok, AUTH_NONE, 0, RATE_NONE, 0, 0 },
+	{ "POST", "/api/things/{id}/accept", h_ok, AUTH_NONE, 0, RATE_NONE, 0, 0 },
 };
 #define NT (sizeof table / sizeof table[0])
 
