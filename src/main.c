@@ -122,7 +122,8 @@ static int cmd_user(int argc, char **argv)
 	if (load_config(&cfg) != 0)
 		return 1;
 	gala_config = &cfg;
-	db_configure(cfg.database_url, cfg.db_pool_timeout, cfg.db_statement_timeout_ms);
+	db_configure(cfg.database_url, cfg.db_pool_timeout, cfg.db_statement_timeout_ms,
+	    cfg.db_prepared_statements);
 	arena_t *a = arena_new(4096);
 	char err[512] = "";
 	int rc = 1;
@@ -152,7 +153,7 @@ static int cmd_user(int argc, char **argv)
 		fprintf(stderr, "gala: %s\n", err);
 	arena_free(a);
 	db_disconnect();
-	db_configure(NULL, 0, 0);
+	db_configure(NULL, 0, 0, false);
 	config_free(&cfg);
 	return rc;
 }
@@ -163,10 +164,11 @@ static int cmd_maintenance(void)
 	if (load_config(&cfg) != 0)
 		return 1;
 	gala_config = &cfg;
-	db_configure(cfg.database_url, cfg.db_pool_timeout, cfg.db_statement_timeout_ms);
+	db_configure(cfg.database_url, cfg.db_pool_timeout, cfg.db_statement_timeout_ms,
+	    cfg.db_prepared_statements);
 	int rc = maintenance_run();
 	db_disconnect();
-	db_configure(NULL, 0, 0);
+	db_configure(NULL, 0, 0, false);
 	gala_config = NULL;
 	config_free(&cfg);
 	return rc;

@@ -178,8 +178,13 @@ void api_auth_reset_password(struct request *req)
 
 void api_auth_me(struct request *req)
 {
+	cJSON *user = auth_user_json(req);
+	if (user == NULL) {
+		http_respond_error(req, GE_DB_UNAVAILABLE, NULL, NULL);
+		return;
+	}
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddItemToObject(o, "user", auth_user_json(req->user));
+	cJSON_AddItemToObject(o, "user", user);
 	response_json(req, 200, o);
 }
 

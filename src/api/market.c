@@ -39,9 +39,11 @@ const char *market_path_id(struct request *req)
 
 bool market_require_verified(struct request *req)
 {
-	if (req->user->email_verified)
+	const struct auth_profile *me = auth_profile(req);
+	if (me != NULL && me->email_verified)
 		return true;
-	http_respond_error(req, GE_EMAIL_NOT_VERIFIED, NULL, NULL);
+	/* Without a profile the session check failed: the pipeline answers. */
+	http_respond_error(req, me ? GE_EMAIL_NOT_VERIFIED : GE_DB_UNAVAILABLE, NULL, NULL);
 	return false;
 }
 

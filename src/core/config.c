@@ -49,6 +49,8 @@ static const struct setting settings[] = {
 	  "seconds to wait for a database connection" },
 	{ "DB_STATEMENT_TIMEOUT_MS", SET_INT, OFF(db_statement_timeout_ms), "5000", 0, 600000,
 	  "statement_timeout of every query, in ms (0: none)" },
+	{ "DB_PREPARED_STATEMENTS", SET_BOOL, OFF(db_prepared_statements), "true", 0, 0,
+	  "prepare each statement once per connection; false for PgBouncer < 1.21 in transaction mode" },
 	{ "RATE_LIMIT_ENABLED", SET_BOOL, OFF(rate_limit_enabled), "true", 0, 0,
 	  "false turns the auth and write rate limits off" },
 	{ "AUTH_RATE_LIMIT_REQUESTS", SET_INT, OFF(auth_rate_limit_requests), "10", 1, 1000000,

@@ -22,6 +22,7 @@ struct config {
 	char *schema_dir;
 	int db_pool_timeout;
 	int db_statement_timeout_ms;
+	bool db_prepared_statements;
 	bool rate_limit_enabled;
 	int auth_rate_limit_requests;
 	int auth_rate_limit_window_seconds;

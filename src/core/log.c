@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,119 @@ void log_emit(enum log_level level, const char *logger, const char *message,
 		log_write_line(line);
 		cJSON_free(line);
 	}
+}
+
+/* Appends text if the whole of it fits (keeping room for the closing
+ * brace); a field that does not fit is left out entirely. */
+static bool line_fits(const struct log_line *l, size_t n)
+{
+	return l->len + n + 2 <= sizeof l->buf;
+}
+
+static void line_escaped(struct log_line *l, const char *s)
+{
+	size_t start = l->len;
+	char tmp[8];
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		const char *out = tmp;
+		size_t n = 1;
+		switch (*p) {
+		case '"': out = "\\\""; n = 2; break;
+		case '\\': out = "\\\\"; n = 2; break;
+		case '\n': out = "\\n"; n = 2; break;
+		case '\r': out = "\\r"; n = 2; break;
+		case '\t': out = "\\t"; n = 2; break;
+		default:
+			if (*p < 0x20)
+				n = (size_t)snprintf(tmp, sizeof tmp, "\\u%04x", *p);
+			else
+				tmp[0] = (char)*p;
+		}
+		if (!line_fits(l, n + 1)) {
+			l->len = start;
+			return;
+		}
+		memcpy(l->buf + l->len, out, n);
+		l->len += n;
+	}
+}
+
+static void line_key(struct log_line *l, const char *key)
+{
+	char sep = l->len > 0 ? ',' : '{';
+	l->buf[l->len++] = sep;
+	l->buf[l->len++] = '"';
+	line_escaped(l, key);
+	l->buf[l->len++] = '"';
+	l->buf[l->len++] = ':';
+}
+
+void log_line_str(struct log_line *l, const char *key, const char *value)
+{
+	size_t mark = l->len;
+	if (!line_fits(l, strlen(key) + 8))
+		return;
+	line_key(l, key);
+	if (value == NULL) {
+		memcpy(l->buf + l->len, "null", 4);
+		l->len += 4;
+		return;
+	}
+	l->buf[l->len++] = '"';
+	size_t before = l->len;
+	line_escaped(l, value);
+	if ((l->len == before && value[0] != '\0') || !line_fits(l, 1)) {
+		l->len = mark;
+		return;
+	}
+	l->buf[l->len++] = '"';
+}
+
+static void line_raw(struct log_line *l, const char *key, const char *text)
+{
+	if (!line_fits(l, strlen(key) + strlen(text) + 6))
+		return;
+	line_key(l, key);
+	memcpy(l->buf + l->len, text, strlen(text));
+	l->len += strlen(text);
+}
+
+void log_line_int(struct log_line *l, const char *key, long long value)
+{
+	char num[24];
+	snprintf(num, sizeof num, "%lld", value);
+	line_raw(l, key, num);
+}
+
+void log_line_centi(struct log_line *l, const char *key, long long hundredths)
+{
+	char num[32];
+	snprintf(num, sizeof num, "%lld.%02lld", hundredths / 100, hundredths % 100);
+	line_raw(l, key, num);
+}
+
+void log_line_begin(struct log_line *l, enum log_level level, const char *logger,
+    const char *message)
+{
+	char ts[40];
+	l->len = 0;
+	l->level = level;
+	if (!log_enabled(level))
+		return;
+	log_timestamp(ts, sizeof ts);
+	log_line_str(l, "timestamp", ts);
+	log_line_str(l, "level", log_level_names[level]);
+	log_line_str(l, "logger", logger);
+	log_line_str(l, "message", message);
+}
+
+void log_line_end(struct log_line *l)
+{
+	if (!log_enabled(l->level) || l->len == 0)
+		return;
+	l->buf[l->len++] = '}';
+	l->buf[l->len] = '\0';
+	log_write_line(l->buf);
 }
 
 void log_write(enum log_level level, const char *logger, const char *fmt, ...)

@@ -26,6 +26,25 @@ void log_set_request_id(const char *request_id);
 void log_emit(enum log_level level, const char *logger, const char *message,
     cJSON *fields);
 
+/* A line built field by field without a JSON tree, for the access line that
+ * every request writes: log_line_begin, the fields, log_line_end. A line
+ * that would not fit LOG_LINE_MAX is cut at a field and still valid JSON. */
+#define LOG_LINE_MAX 4096
+struct log_line {
+	char buf[LOG_LINE_MAX];
+	size_t len;
+	enum log_level level;
+};
+
+void log_line_begin(struct log_line *l, enum log_level level, const char *logger,
+    const char *message);
+/* A string member, or null when value is NULL. */
+void log_line_str(struct log_line *l, const char *key, const char *value);
+void log_line_int(struct log_line *l, const char *key, long long value);
+/* value / 100 with two decimals (durations in hundredths of a millisecond). */
+void log_line_centi(struct log_line *l, const char *key, long long hundredths);
+void log_line_end(struct log_line *l);
+
 void log_write(enum log_level level, const char *logger, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

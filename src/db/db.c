@@ -3,6 +3,7 @@
 #include "db/db.h"
 
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,27 +11,64 @@
 
 #include "core/log.h"
 
-/* Worker-owned: one connection per worker process. */
+/* Named statements a connection keeps; past that, statements go unnamed
+ * (the SQL of Gala is a fixed set, far below it). */
+#define DB_STMT_SLOTS 512
+#define DB_STMT_MAX 384
+/* Deferred statements of one request, and statements of one round trip. */
+#define DB_MAX_DEFERRED 4
+#define DB_MAX_SENT (2 * (DB_MAX_DEFERRED + 1))
+
+struct stmt_entry {
+	uint64_t hash;
+	char *sql;        /* NULL: free slot */
+	unsigned id;      /* the statement is named "g<id>" */
+	bool prepared;    /* on the current connection */
+};
+
+/* Worker-owned: one connection per worker process, its named statements,
+ * and the deferred statements of the request being served. */
 static PGconn *worker_conn;
 static char *worker_db_url;
 static int worker_connect_timeout = 5;
 static int worker_statement_timeout_ms;
+static bool worker_prepare = true;
 static time_t worker_last_connect_error;
+static struct stmt_entry worker_stmts[DB_STMT_SLOTS];
+static unsigned worker_nstmts;
+static struct db_deferred *worker_deferred[DB_MAX_DEFERRED];
+static int worker_ndeferred;
+static bool worker_refused;
+
+static void stmts_forget(void)
+{
+	for (int i = 0; i < DB_STMT_SLOTS; i++) {
+		free(worker_stmts[i].sql);
+		worker_stmts[i] = (struct stmt_entry){ 0 };
+	}
+	worker_nstmts = 0;
+}
 
 void db_disconnect(void)
 {
 	if (worker_conn != NULL)
 		PQfinish(worker_conn);
 	worker_conn = NULL;
+	/* Named statements die with the server session. */
+	for (int i = 0; i < DB_STMT_SLOTS; i++)
+		worker_stmts[i].prepared = false;
 }
 
-void db_configure(const char *url, int connect_timeout_s, int statement_timeout_ms)
+void db_configure(const char *url, int connect_timeout_s, int statement_timeout_ms,
+    bool prepared_statements)
 {
 	db_disconnect();
+	stmts_forget();
 	free(worker_db_url);
 	worker_db_url = url ? strdup(url) : NULL;
 	worker_connect_timeout = connect_timeout_s;
 	worker_statement_timeout_ms = statement_timeout_ms;
+	worker_prepare = prepared_statements;
 }
 
 static void db_notice_ignore(void *arg, const char *message)
@@ -52,6 +90,22 @@ static bool connection_went_away(PGconn *c)
 	return poll(&pfd, 1, 0) > 0;
 }
 
+static void log_connect_error(void)
+{
+	time_t now = time(NULL);
+	if (now == worker_last_connect_error)
+		return;
+	/* PQerrorMessage never contains the password. */
+	char msg[256];
+	snprintf(msg, sizeof msg, "%s",
+	    worker_conn ? PQerrorMessage(worker_conn) : "out of memory");
+	msg[strcspn(msg, "\n")] = '\0';
+	cJSON *f = cJSON_CreateObject();
+	cJSON_AddStringToObject(f, "error", msg);
+	log_emit(LOG_LEVEL_ERROR, "gala.db", "database connection failed", f);
+	worker_last_connect_error = now;
+}
+
 PGconn *db_connection(void)
 {
 	if (worker_conn != NULL && PQstatus(worker_conn) == CONNECTION_OK &&
@@ -68,19 +122,9 @@ PGconn *db_connection(void)
 	const char *keys[] = { "dbname", "connect_timeout", "options", "application_name", NULL };
 	const char *vals[] = { worker_db_url, timeout, options, "gala", NULL };
 	worker_conn = PQconnectdbParams(keys, vals, 1);
-	if (worker_conn == NULL || PQstatus(worker_conn) != CONNECTION_OK) {
-		time_t now = time(NULL);
-		if (now != worker_last_connect_error) {
-			/* PQerrorMessage never contains the password. */
-			char msg[256];
-			snprintf(msg, sizeof msg, "%s",
-			    worker_conn ? PQerrorMessage(worker_conn) : "out of memory");
-			msg[strcspn(msg, "\n")] = '\0';
-			cJSON *f = cJSON_CreateObject();
-			cJSON_AddStringToObject(f, "error", msg);
-			log_emit(LOG_LEVEL_ERROR, "gala.db", "database connection failed", f);
-			worker_last_connect_error = now;
-		}
+	if (worker_conn == NULL || PQstatus(worker_conn) != CONNECTION_OK ||
+	    PQenterPipelineMode(worker_conn) != 1) {
+		log_connect_error();
 		db_disconnect();
 		return NULL;
 	}
@@ -88,34 +132,125 @@ PGconn *db_connection(void)
 	return worker_conn;
 }
 
+static uint64_t sql_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* The named statement of sql, created on first use; NULL when statements
+ * go unnamed (switched off, or the table is full). */
+static struct stmt_entry *stmt_lookup(const char *sql)
+{
+	if (!worker_prepare)
+		return NULL;
+	uint64_t h = sql_hash(sql);
+	unsigned i = (unsigned)(h % DB_STMT_SLOTS);
+	for (;;) {
+		struct stmt_entry *e = &worker_stmts[i];
+		if (e->sql == NULL)
+			break;
+		if (e->hash == h && strcmp(e->sql, sql) == 0)
+			return e;
+		i = (i + 1) % DB_STMT_SLOTS;
+	}
+	if (worker_nstmts >= DB_STMT_MAX)
+		return NULL;
+	char *copy = strdup(sql);
+	if (copy == NULL)
+		return NULL;
+	worker_stmts[i] = (struct stmt_entry){ .hash = h, .sql = copy, .id = ++worker_nstmts };
+	return &worker_stmts[i];
+}
+
+/* One protocol step of a round trip: a Parse of a new named statement, or
+ * the execution of a statement. */
+struct sent {
+	struct stmt_entry *prepare;    /* a Parse: mark it prepared once it succeeds */
+	PGresult *res;                 /* the step's first result */
+};
+
+static bool send_statement(PGconn *c, const char *sql, int nparams,
+    const char *const *params, struct sent *steps, int *nsteps)
+{
+	struct stmt_entry *e = stmt_lookup(sql);
+	if (e == NULL) {
+		if (PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0) != 1)
+			return false;
+		steps[(*nsteps)++] = (struct sent){ 0 };
+		return true;
+	}
+	char name[16];
+	snprintf(name, sizeof name, "g%u", e->id);
+	if (!e->prepared) {
+		if (PQsendPrepare(c, name, sql, nparams, NULL) != 1)
+			return false;
+		steps[(*nsteps)++] = (struct sent){ .prepare = e };
+	}
+	if (PQsendQueryPrepared(c, name, nparams, params, NULL, NULL, 0) != 1)
+		return false;
+	steps[(*nsteps)++] = (struct sent){ 0 };
+	return true;
+}
+
+/* Reads the results of a round trip up to its Sync: each step's first
+ * result, then the NULL that ends it. False when the connection broke. */
+static bool read_round_trip(PGconn *c, struct sent *steps, int nsteps)
+{
+	int k = 0;
+	for (;;) {
+		PGresult *r = PQgetResult(c);
+		if (r == NULL) {
+			if (PQstatus(c) != CONNECTION_OK || k >= nsteps)
+				return false;
+			k++;
+			continue;
+		}
+		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			return k == nsteps;
+		}
+		if (k < nsteps && steps[k].res == NULL)
+			steps[k].res = r;
+		else
+			PQclear(r);
+		if (PQstatus(c) != CONNECTION_OK)
+			return false;
+	}
+}
 
 static void pqclear_fn(void *p)
 {
 	PQclear(p);
 }
 
-enum db_status db_exec(arena_t *a, PGresult **res, const char *sql,
-    int nparams, const char *const *params)
+static void log_statement_error(const PGresult *r)
 {
-	*res = NULL;
-	PGconn *conn = db_connection();
-	if (conn == NULL)
+	const char *state = db_sqlstate(r);
+	char msg[256];
+	snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
+	msg[strcspn(msg, "\n")] = '\0';
+	cJSON *f = cJSON_CreateObject();
+	cJSON_AddStringToObject(f, "sqlstate", state);
+	cJSON_AddStringToObject(f, "error", msg);
+	log_emit(LOG_LEVEL_ERROR, "gala.db", "statement failed", f);
+}
+
+/* The status of one executed step; r is handed to the arena. */
+static enum db_status step_status(arena_t *a, PGresult *r, bool quiet)
+{
+	if (r == NULL)
 		return DB_UNAVAILABLE;
-	PGresult *r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-		*res = arena_defer(a, pqclear_fn, r);
-		return DB_OK;
-	}
-	if (PQstatus(conn) != CONNECTION_OK) {
+	ExecStatusType st = PQresultStatus(r);
+	if (st == PGRES_PIPELINE_ABORTED) {
 		PQclear(r);
-		cJSON *f = cJSON_CreateObject();
-		cJSON_AddStringToObject(f, "error", "connection lost");
-		log_emit(LOG_LEVEL_ERROR, "gala.db", "database connection lost", f);
-		db_disconnect();
-		return DB_UNAVAILABLE;
+		return DB_REFUSED;
 	}
-	*res = arena_defer(a, pqclear_fn, r);
+	arena_defer(a, pqclear_fn, r);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return DB_OK;
 	const char *state = db_sqlstate(r);
 	/* Admin shutdown, cannot connect now, crash recovery: the server is going away. */
 	if (strncmp(state, "57P", 3) == 0 || strncmp(state, "08", 2) == 0) {
@@ -127,17 +262,151 @@ enum db_status db_exec(arena_t *a, PGresult **res, const char *sql,
 		log_error("gala.db", "statement timed out");
 		return DB_UNAVAILABLE;
 	}
-	if (strncmp(state, "23", 2) != 0 && strcmp(state, "40001") != 0 &&
-	    strcmp(state, "40P01") != 0 && strcmp(state, "22P02") != 0) {
-		char msg[256];
-		snprintf(msg, sizeof msg, "%s", r ? PQresultErrorMessage(r) : "");
-		msg[strcspn(msg, "\n")] = '\0';
-		cJSON *f = cJSON_CreateObject();
-		cJSON_AddStringToObject(f, "sqlstate", state);
-		cJSON_AddStringToObject(f, "error", msg);
-		log_emit(LOG_LEVEL_ERROR, "gala.db", "statement failed", f);
-	}
+	if (!quiet && strncmp(state, "23", 2) != 0 && strcmp(state, "40001") != 0 &&
+	    strcmp(state, "40P01") != 0 && strcmp(state, "22P02") != 0)
+		log_statement_error(r);
 	return DB_ERROR;
+}
+
+/* A named statement that the server no longer knows as we prepared it
+ * (a migration changed a table under it, a pooler reset the session). */
+static bool stale_statement(const PGresult *r)
+{
+	const char *state = db_sqlstate(r);
+	return strcmp(state, "26000") == 0 ||
+	    (strcmp(state, "0A000") == 0 && strstr(PQresultErrorMessage(r), "cached plan") != NULL);
+}
+
+/* One round trip: the deferred statements, then sql when it is not NULL.
+ * Returns sql's status (DB_OK when there is none). */
+static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, int nparams,
+    const char *const *params)
+{
+	PGconn *c = db_connection();
+	if (c == NULL)
+		goto unavailable;
+	bool idle_before = PQtransactionStatus(c) == PQTRANS_IDLE;
+	struct sent steps[DB_MAX_SENT] = { 0 };
+	int nsteps = 0, first_own = -1;
+	for (int i = 0; i < worker_ndeferred; i++) {
+		struct db_deferred *d = worker_deferred[i];
+		if (!send_statement(c, d->sql, d->nparams, d->params, steps, &nsteps))
+			goto lost;
+	}
+	if (sql != NULL) {
+		first_own = nsteps;
+		if (!send_statement(c, sql, nparams, params, steps, &nsteps))
+			goto lost;
+	}
+	if (PQpipelineSync(c) != 1 || !read_round_trip(c, steps, nsteps))
+		goto lost;
+
+	enum db_status own = DB_OK;
+	int d = 0;
+	bool retry = false;
+	PGresult *parse_error = NULL;
+	for (int k = 0; k < nsteps; k++) {
+		PGresult *r = steps[k].res;
+		steps[k].res = NULL;
+		if (steps[k].prepare != NULL) {
+			bool ok = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK;
+			steps[k].prepare->prepared = ok;
+			if (ok || r == NULL || PQresultStatus(r) == PGRES_PIPELINE_ABORTED) {
+				PQclear(r);
+			} else {
+				/* The execution after a failed Parse is skipped: it
+				 * reports the Parse's error. */
+				parse_error = r;
+			}
+			continue;
+		}
+		if (parse_error != NULL) {
+			PQclear(r);
+			r = parse_error;
+			parse_error = NULL;
+		}
+		if (r != NULL && PQresultStatus(r) == PGRES_FATAL_ERROR && stale_statement(r))
+			retry = true;
+		bool deferred = first_own < 0 || k < first_own;
+		enum db_status st = step_status(a, r, deferred);
+		if (deferred) {
+			struct db_deferred *dd = worker_deferred[d++];
+			dd->sent = true;
+			dd->status = st;
+			dd->res = st == DB_OK || st == DB_ERROR ? r : NULL;
+			if (st != DB_OK)
+				worker_refused = true;
+		} else {
+			own = st;
+			*res = st == DB_OK || st == DB_ERROR ? r : NULL;
+		}
+	}
+	worker_ndeferred = 0;
+	if (retry) {
+		/* Nothing ran: prepare everything afresh on a new session. A
+		 * statement inside a transaction cannot be retried (the
+		 * transaction is lost with the session). */
+		stmts_forget();
+		db_disconnect();
+		if (idle_before && d == 0) {
+			*res = NULL;
+			return round_trip(a, res, sql, nparams, params);
+		}
+		return DB_UNAVAILABLE;
+	}
+	if (own == DB_OK && worker_refused && first_own >= 0)
+		own = DB_REFUSED;
+	return own;
+
+lost: {
+		cJSON *f = cJSON_CreateObject();
+		cJSON_AddStringToObject(f, "error", "connection lost");
+		log_emit(LOG_LEVEL_ERROR, "gala.db", "database connection lost", f);
+		for (int k = 0; k < nsteps; k++)
+			PQclear(steps[k].res);
+		db_disconnect();
+	}
+unavailable:
+	for (int i = 0; i < worker_ndeferred; i++) {
+		worker_deferred[i]->sent = true;
+		worker_deferred[i]->status = DB_UNAVAILABLE;
+		worker_deferred[i]->res = NULL;
+	}
+	if (worker_ndeferred > 0)
+		worker_refused = true;
+	worker_ndeferred = 0;
+	return DB_UNAVAILABLE;
+}
+
+enum db_status db_exec(arena_t *a, PGresult **res, const char *sql,
+    int nparams, const char *const *params)
+{
+	*res = NULL;
+	if (worker_refused)
+		return DB_REFUSED;
+	return round_trip(a, res, sql, nparams, params);
+}
+
+void db_defer(struct db_deferred *d)
+{
+	d->sent = false;
+	d->status = DB_UNAVAILABLE;
+	d->res = NULL;
+	if (worker_ndeferred >= DB_MAX_DEFERRED) {
+		d->sent = true;
+		worker_refused = true;
+		log_error("gala.db", "too many deferred statements");
+		return;
+	}
+	worker_deferred[worker_ndeferred++] = d;
+}
+
+void db_flush(arena_t *a)
+{
+	if (worker_ndeferred == 0 || worker_refused)
+		return;
+	PGresult *none = NULL;
+	round_trip(a, &none, NULL, 0, NULL);
 }
 
 const char *db_sqlstate(const PGresult *res)
@@ -172,14 +441,20 @@ void db_rollback(void)
 		return;
 	if (PQtransactionStatus(worker_conn) == PQTRANS_IDLE)
 		return;
-	PGresult *r = PQexecParams(worker_conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
-	PQclear(r);
-	if (PQstatus(worker_conn) != CONNECTION_OK)
+	struct sent step = { 0 };
+	if (PQsendQueryParams(worker_conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+	    PQpipelineSync(worker_conn) != 1 || !read_round_trip(worker_conn, &step, 1)) {
+		PQclear(step.res);
 		db_disconnect();
+		return;
+	}
+	PQclear(step.res);
 }
 
 void db_request_done(void)
 {
+	worker_ndeferred = 0;
+	worker_refused = false;
 	db_rollback();
 }
 
@@ -194,4 +469,44 @@ bool db_bool(const PGresult *res, int row, int col)
 {
 	const char *v = db_value(res, row, col);
 	return v != NULL && v[0] == 't';
+}
+
+long long db_int(const PGresult *res, int row, int col)
+{
+	const char *v = db_value(res, row, col);
+	return v != NULL ? strtoll(v, NULL, 10) : 0;
+}
+
+/* Howard Hinnant's days_from_civil inverse: the proleptic Gregorian date
+ * of a day count since 1970-01-01. */
+static void civil_from_days(long long z, long long *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	long long era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (long long)yoe + era * 400 + (*m <= 2);
+}
+
+const char *db_time(const PGresult *res, int row, int col, char out[DB_TIME_LEN])
+{
+	const char *v = db_value(res, row, col);
+	if (v == NULL)
+		return NULL;
+	long long t = strtoll(v, NULL, 10);
+	long long days = t / 86400, secs = t % 86400;
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	long long y;
+	unsigned m, d;
+	civil_from_days(days, &y, &m, &d);
+	snprintf(out, DB_TIME_LEN, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ", y, m, d,
+	    secs / 3600, secs / 60 % 60, secs % 60);
+	return out;
 }

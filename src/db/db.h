@@ -1,7 +1,10 @@
 /* The worker's one PostgreSQL connection: opened lazily, reopened after a
- * loss, used only with parameterized statements (PQexecParams, unnamed) so
- * that PgBouncer's transaction pooling never breaks it. Results are handed
- * to the request's arena and freed with it. */
+ * loss, used only with parameterized statements. Each statement is prepared
+ * once per connection (unless DB_PREPARED_STATEMENTS=off, for poolers that
+ * cannot keep named statements) and the connection stays in libpq's
+ * pipeline mode, so a statement queued with db_defer() travels with the
+ * next one in a single round trip. Results are handed to the request's
+ * arena and freed with it. */
 #ifndef GALA_DB_H
 #define GALA_DB_H
 
@@ -15,10 +18,13 @@ enum db_status {
 	DB_OK = 0,
 	DB_UNAVAILABLE,   /* no connection, or it was lost: answer 503 */
 	DB_ERROR,         /* the statement failed (constraint, syntax...) */
+	DB_REFUSED,       /* a deferred statement of this request failed: nothing
+	                   * more runs until db_request_done(); its owner answers */
 };
 
 /* Settings of the connection; the next db_connection() uses them. */
-void db_configure(const char *url, int connect_timeout_s, int statement_timeout_ms);
+void db_configure(const char *url, int connect_timeout_s, int statement_timeout_ms,
+    bool prepared_statements);
 
 /* The open connection, connecting when there is none; NULL when the
  * database cannot be reached (logged, rate-limited). */
@@ -26,11 +32,30 @@ PGconn *db_connection(void);
 
 void db_disconnect(void);
 
-/* Runs one parameterized statement. *res is set (and owned by the arena)
- * for DB_OK and DB_ERROR; NULL for DB_UNAVAILABLE. Params are text; a NULL
- * entry is SQL NULL. */
+/* Runs one parameterized statement (and, first, any deferred ones). *res
+ * is set (and owned by the arena) for DB_OK and DB_ERROR; NULL otherwise.
+ * Params are text; a NULL entry is SQL NULL. */
 enum db_status db_exec(arena_t *a, PGresult **res, const char *sql,
     int nparams, const char *const *params);
+
+/* A statement whose result the caller needs later: it goes out ahead of
+ * the next db_exec() (or db_flush()) in the same round trip and the same
+ * implicit transaction, so when it fails the statements sent with it do
+ * not run, and every later one in this request answers DB_REFUSED. sql and
+ * params must live until the request ends. */
+struct db_deferred {
+	const char *sql;
+	int nparams;
+	const char *const *params;
+	bool sent;
+	enum db_status status;   /* once sent */
+	PGresult *res;           /* once sent: DB_OK and DB_ERROR (arena-owned) */
+};
+
+void db_defer(struct db_deferred *d);
+
+/* Sends the deferred statements now, if any are waiting. */
+void db_flush(arena_t *a);
 
 /* The SQLSTATE of a failed result ("23505"), or "" */
 const char *db_sqlstate(const PGresult *res);
@@ -42,14 +67,20 @@ enum db_status db_commit(arena_t *a);
 void db_rollback(void);
 
 /* Leaves the connection idle between requests: rolls back a transaction a
- * handler left open. */
+ * handler left open and forgets the request's deferred statements. */
 void db_request_done(void);
 
-/* A timestamptz column as RFC 3339 UTC text, in SQL. */
-#define SQL_TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+/* A timestamptz column as whole seconds since the epoch, in SQL: cheaper for
+ * the server than to_char(); db_time() formats it. */
+#define SQL_TS(col) "trunc(date_part('epoch', " col "))::bigint"
 
 /* Helpers to read a result field: NULL for SQL NULL. */
 const char *db_value(const PGresult *res, int row, int col);
 bool db_bool(const PGresult *res, int row, int col);
+long long db_int(const PGresult *res, int row, int col);
+/* An SQL_TS() column as RFC 3339 UTC text ("2026-12-03T13:25:01Z") in out,
+ * or NULL for SQL NULL. */
+#define DB_TIME_LEN 64
+const char *db_time(const PGresult *res, int row, int col, char out[DB_TIME_LEN]);
 
 #endif

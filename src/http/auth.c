@@ -2,9 +2,9 @@
 
 #include "http/auth.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <stdlib.h>
 #include <time.h>
 
 #include "core/config.h"
@@ -68,49 +68,107 @@ static const char *request_token(struct request *req, bool *from_cookie, bool *m
 	return NULL;
 }
 
-static int auth_load_user(struct request *req, const char *token, bool from_cookie)
+/* Session check; see schema/0007_session_check.sql for its errors. */
+#define SESSION_CHECK_SQL "SELECT email, full_name, role, email_verified, created_at " \
+	"FROM gala_session($1::uuid, $2::uuid, $3::integer, $4)"
+
+static enum gala_error auth_check_result(struct request *req);
+
+static void response_replace(struct request *req, enum gala_error e)
 {
-	struct jwt_claims claims;
-	if (jwt_verify(token, gala_config->secret_key, (long long)time(NULL), &claims) != JWT_OK ||
-	    !uuid_valid(claims.sub) || !uuid_valid(claims.jti)) {
-		http_respond_error(req, GE_INVALID_TOKEN, NULL, NULL);
-		return -1;
-	}
-	const char *params[] = { claims.sub, claims.jti };
-	PGresult *res;
-	enum db_status st = db_exec(req->arena, &res,
-	    "SELECT u.id, u.email, u.full_name, u.role, u.email_verified, "
-	    "to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-	    "u.token_version, EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2::uuid) "
-	    "FROM users u WHERE u.id = $1::uuid", 2, params);
-	if (st == DB_UNAVAILABLE) {
-		http_respond_error(req, GE_DB_UNAVAILABLE, NULL, NULL);
-		return -1;
-	}
-	if (st != DB_OK) {
-		http_respond_error(req, GE_INTERNAL, NULL, NULL);
-		return -1;
-	}
-	if (PQntuples(res) != 1 || db_bool(res, 0, 7) ||
-	    strtoll(db_value(res, 0, 6), NULL, 10) != claims.tv) {
-		http_respond_error(req, GE_INVALID_TOKEN, NULL, NULL);
-		return -1;
-	}
+	req->resp = (struct response){ 0 };
+	http_respond_error(req, e, NULL, NULL);
+}
+
+/* The caller as the token describes it; the check is queued (and, when
+ * eager, run at once). 0, or -1 with a 401 answered. */
+static int auth_start_session(struct request *req, const char *token, bool from_cookie,
+    enum auth_mode mode)
+{
 	struct auth_user *u = arena_calloc(req->arena, 1, sizeof *u);
-	u->id = db_value(res, 0, 0);
-	u->email = db_value(res, 0, 1);
-	u->full_name = db_value(res, 0, 2);
-	u->role = db_value(res, 0, 3);
-	u->email_verified = db_bool(res, 0, 4);
-	u->created_at = db_value(res, 0, 5);
-	u->claims = claims;
+	if (jwt_verify(token, gala_config->secret_key, (long long)time(NULL), &u->claims) != JWT_OK ||
+	    !uuid_valid(u->claims.sub) || !uuid_valid(u->claims.jti) ||
+	    role_bit(u->claims.role) == 0) {
+		http_respond_error(req, GE_INVALID_TOKEN, NULL, NULL);
+		return -1;
+	}
+	u->id = u->claims.sub;
+	u->role = u->claims.role;
 	u->from_cookie = from_cookie;
+	snprintf(u->version, sizeof u->version, "%lld", u->claims.tv);
+	u->check_params[0] = u->claims.sub;
+	u->check_params[1] = u->claims.jti;
+	u->check_params[2] = u->version;
+	u->check_params[3] = mode == AUTH_DEFERRED ? u->claims.role : NULL;
+	u->check = (struct db_deferred){ .sql = SESSION_CHECK_SQL, .nparams = 4,
+		.params = u->check_params };
+	db_defer(&u->check);
 	req->user = u;
-	req->log_user_id = u->id;
+	if (mode == AUTH_EAGER) {
+		enum gala_error e = auth_check_result(req);
+		if (e != GE_OK) {
+			http_respond_error(req, e == GE_CONFLICT ? GE_INTERNAL : e, NULL, NULL);
+			return -1;
+		}
+	}
 	return 0;
 }
 
-int auth_stage(struct request *req)
+/* The outcome of the session check, sending it first if it still waits:
+ * GE_OK (the profile is filled), GE_INVALID_TOKEN, GE_CONFLICT (the role
+ * changed), GE_DB_UNAVAILABLE or GE_INTERNAL. */
+static enum gala_error auth_check_result(struct request *req)
+{
+	struct auth_user *u = req->user;
+	if (!u->check.sent)
+		db_flush(req->arena);
+	const PGresult *res = u->check.res;
+	switch (u->check.status) {
+	case DB_OK:
+		break;
+	case DB_ERROR:
+		if (strcmp(db_sqlstate(res), "GA401") == 0)
+			return GE_INVALID_TOKEN;
+		if (strcmp(db_sqlstate(res), "GA409") == 0)
+			return GE_CONFLICT;
+		return GE_INTERNAL;
+	case DB_UNAVAILABLE:
+	case DB_REFUSED:
+		return GE_DB_UNAVAILABLE;
+	}
+	if (!u->checked) {
+		u->profile.email = db_value(res, 0, 0);
+		u->profile.full_name = db_value(res, 0, 1);
+		u->role = db_value(res, 0, 2);
+		u->profile.email_verified = db_bool(res, 0, 3);
+		char t[DB_TIME_LEN];
+		u->profile.created_at = arena_strdup(req->arena, db_time(res, 0, 4, t));
+		u->checked = true;
+		req->log_user_id = u->id;
+	}
+	return GE_OK;
+}
+
+const struct auth_profile *auth_profile(struct request *req)
+{
+	if (req->user == NULL)
+		return NULL;
+	return auth_check_result(req) == GE_OK ? &req->user->profile : NULL;
+}
+
+enum auth_outcome auth_settle(struct request *req)
+{
+	if (req->user == NULL)
+		return AUTH_SETTLED;
+	enum gala_error e = auth_check_result(req);
+	if (e == GE_CONFLICT)
+		return AUTH_RETRY;
+	if (e != GE_OK)
+		response_replace(req, e);
+	return AUTH_SETTLED;
+}
+
+int auth_stage(struct request *req, enum auth_mode mode)
 {
 	const struct route *r = req->route;
 	if (r->auth == AUTH_NONE)
@@ -129,7 +187,7 @@ int auth_stage(struct request *req)
 		}
 		return 0;
 	}
-	if (auth_load_user(req, token, from_cookie) != 0) {
+	if (auth_start_session(req, token, from_cookie, mode) != 0) {
 		/* An optional route still refuses a bad token: the client
 		 * believes it is signed in and should find out. */
 		return -1;
@@ -147,15 +205,19 @@ int auth_stage(struct request *req)
 	return 0;
 }
 
-cJSON *auth_user_json(const struct auth_user *u)
+cJSON *auth_user_json(struct request *req)
 {
+	const struct auth_profile *p = auth_profile(req);
+	if (p == NULL)
+		return NULL;
+	const struct auth_user *u = req->user;
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "id", u->id);
-	cJSON_AddStringToObject(o, "email", u->email);
-	cJSON_AddStringToObject(o, "full_name", u->full_name);
+	cJSON_AddStringToObject(o, "email", p->email);
+	cJSON_AddStringToObject(o, "full_name", p->full_name);
 	cJSON_AddStringToObject(o, "role", u->role);
-	cJSON_AddBoolToObject(o, "email_verified", u->email_verified);
-	cJSON_AddStringToObject(o, "created_at", u->created_at);
+	cJSON_AddBoolToObject(o, "email_verified", p->email_verified);
+	cJSON_AddStringToObject(o, "created_at", p->created_at);
 	return o;
 }
 

@@ -11,6 +11,7 @@
 #include "core/idempotency.h"
 #include "core/log.h"
 #include "core/ratelimit.h"
+#include "db/db.h"
 #include "http/auth.h"
 #include "http/json.h"
 #include "http/response.h"
@@ -86,6 +87,27 @@ size_t pipeline_body_limit(const struct request *req)
 	return (size_t)gala_config->max_body_bytes;
 }
 
+/* Each stage either lets the request go on or leaves its answer. The
+ * limiter runs after authentication because the write rule counts per
+ * user; CSRF is part of auth_stage. A refusal before the limiter does not
+ * count, but still carries the route's RateLimit fields. The session check
+ * that auth_stage queued has the last word. */
+static enum auth_outcome run_stages(struct request *req, enum auth_mode mode)
+{
+	if (stage_body(req) != 0 || auth_stage(req, mode) != 0) {
+		ratelimit_annotate(req);
+		return auth_settle(req);
+	}
+	if (ratelimit_stage(req) == 0) {
+		struct idempotency idem;
+		if (idempotency_begin(req, &idem) == 0) {
+			run_handler(req);
+			idempotency_finish(req, &idem);
+		}
+	}
+	return auth_settle(req);
+}
+
 void pipeline_run(struct request *req, const struct route *table, size_t n)
 {
 	if (!req->routed)
@@ -107,19 +129,11 @@ void pipeline_run(struct request *req, const struct route *table, size_t n)
 	case ROUTER_MATCH:
 		break;
 	}
-	/* Each stage either lets the request go on or leaves its answer. The
-	 * limiter runs after authentication because the write rule counts per
-	 * user; CSRF is part of auth_stage. A refusal before the limiter does
-	 * not count, but still carries the route's RateLimit fields. */
-	if (stage_body(req) != 0 || auth_stage(req) != 0) {
-		ratelimit_annotate(req);
-		return;
+	if (run_stages(req, AUTH_DEFERRED) == AUTH_RETRY) {
+		/* The session check aborted everything sent with it and refused
+		 * the rest: nothing of the first run reached the database. */
+		db_request_done();
+		req->resp = (struct response){ 0 };
+		run_stages(req, AUTH_EAGER);
 	}
-	if (ratelimit_stage(req) != 0)
-		return;
-	struct idempotency idem;
-	if (idempotency_begin(req, &idem) != 0)
-		return;
-	run_handler(req);
-	idempotency_finish(req, &idem);
 }

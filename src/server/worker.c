@@ -138,20 +138,17 @@ static bool worker_drained(const struct held_conn *conns, long long now, long lo
 
 static void access_log(const struct request *req)
 {
-	cJSON *f = cJSON_CreateObject();
-	cJSON_AddStringToObject(f, "request_id", req->request_id);
-	cJSON_AddStringToObject(f, "method", req->method);
-	cJSON_AddStringToObject(f, "path", req->path);
-	cJSON_AddNumberToObject(f, "status_code", req->resp.status);
-	cJSON_AddNumberToObject(f, "duration_ms",
-	    (double)((now_us() - req->started_us) / 10) / 100.0);
-	cJSON_AddStringToObject(f, "client_ip", req->client_ip);
-	if (req->log_user_id != NULL)
-		cJSON_AddStringToObject(f, "user_id", req->log_user_id);
-	else
-		cJSON_AddNullToObject(f, "user_id");
+	static struct log_line worker_access_line;
 	enum log_level lvl = req->resp.status >= 500 ? LOG_LEVEL_ERROR : LOG_LEVEL_INFO;
-	log_emit(lvl, "gala.access", "request", f);
+	log_line_begin(&worker_access_line, lvl, "gala.access", "request");
+	log_line_str(&worker_access_line, "request_id", req->request_id);
+	log_line_str(&worker_access_line, "method", req->method);
+	log_line_str(&worker_access_line, "path", req->path);
+	log_line_int(&worker_access_line, "status_code", req->resp.status);
+	log_line_centi(&worker_access_line, "duration_ms", (now_us() - req->started_us) / 10);
+	log_line_str(&worker_access_line, "client_ip", req->client_ip);
+	log_line_str(&worker_access_line, "user_id", req->log_user_id);
+	log_line_end(&worker_access_line);
 }
 
 /* Reads CONTENT_LENGTH bytes of body into the arena, unless there are more
@@ -210,7 +207,8 @@ int worker_run(int listen_fd, struct worker_slot *slot,
 	sigset_t wait_mask;
 	worker_signals(&wait_mask);
 	const struct config *cfg = gala_config;
-	db_configure(cfg->database_url, cfg->db_pool_timeout, cfg->db_statement_timeout_ms);
+	db_configure(cfg->database_url, cfg->db_pool_timeout, cfg->db_statement_timeout_ms,
+	    cfg->db_prepared_statements);
 
 	if (FCGX_Init() != 0) {
 		log_error("gala.worker", "FCGX_Init failed");
@@ -261,6 +259,6 @@ int worker_run(int listen_fd, struct worker_slot *slot,
 			close(conns[i].fr.ipcFd);
 	arena_free(arena);
 	db_disconnect();
-	db_configure(NULL, 0, 0);
+	db_configure(NULL, 0, 0, false);
 	return 0;
 }

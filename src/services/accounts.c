@@ -41,7 +41,8 @@ cJSON *accounts_user_json(const PGresult *res, int row, int col)
 	cJSON_AddStringToObject(o, "full_name", db_value(res, row, col + 2));
 	cJSON_AddStringToObject(o, "role", db_value(res, row, col + 3));
 	cJSON_AddBoolToObject(o, "email_verified", db_bool(res, row, col + 4));
-	cJSON_AddStringToObject(o, "created_at", db_value(res, row, col + 5));
+	char t[DB_TIME_LEN];
+	cJSON_AddStringToObject(o, "created_at", db_time(res, row, col + 5, t));
 	return o;
 }
 

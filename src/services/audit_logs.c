@@ -39,7 +39,8 @@ static cJSON *entry(const PGresult *res, int row)
 		json_add_string_or_null(o, strings[i], db_value(res, row, i + 1));
 	cJSON *meta = cJSON_Parse(db_value(res, row, 9));
 	cJSON_AddItemToObject(o, "metadata", meta != NULL ? meta : cJSON_CreateObject());
-	json_add_string_or_null(o, "created_at", db_value(res, row, 10));
+	char t[DB_TIME_LEN];
+	json_add_string_or_null(o, "created_at", db_time(res, row, 10, t));
 	return o;
 }
 

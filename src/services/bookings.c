@@ -171,8 +171,8 @@ static void booking_from_row(const PGresult *res, int row, struct booking *b)
 	b->platform_fee_cents = strtoll(db_value(res, row, 6), NULL, 10);
 	if (booking_status_parse(db_value(res, row, 7), &b->status) != 0)
 		b->status = BOOKING__STATUS_COUNT;
-	b->created_at = db_value(res, row, 8);
-	b->updated_at = db_value(res, row, 9);
+	db_time(res, row, 8, b->created_at);
+	db_time(res, row, 9, b->updated_at);
 	b->event_owner_id = db_value(res, row, 10);
 	b->event_status = db_value(res, row, 11);
 	b->provider_user_id = db_value(res, row, 12);
@@ -267,7 +267,7 @@ enum gala_error booking_transition(struct request *req, arena_t *a, struct booki
 		}
 		if (PQntuples(res) == 1) {
 			b->status = to;
-			b->updated_at = db_value(res, 0, 0);
+			db_time(res, 0, 0, b->updated_at);
 			meta_set(meta, "event_service_id", b->id);
 			meta_set(meta, "event_id", b->event_id);
 			meta_set(meta, "from", from);

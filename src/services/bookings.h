@@ -67,8 +67,8 @@ struct booking {
 	const char *currency;
 	long long platform_fee_cents;
 	enum booking_status status;
-	const char *created_at;
-	const char *updated_at;
+	char created_at[DB_TIME_LEN];
+	char updated_at[DB_TIME_LEN];
 	const char *event_owner_id;          /* events.owner_id */
 	const char *event_status;            /* draft, published, cancelled */
 	const char *provider_user_id;        /* service_providers.user_id */

@@ -184,7 +184,10 @@ enum gala_error charges_pay(struct request *req, const char *event_service_id,
 		why->message = "only the event's owner pays for its bookings";
 		return GE_FORBIDDEN;
 	}
-	if (!req->user->email_verified)
+	const struct auth_profile *me = auth_profile(req);
+	if (me == NULL)
+		return GE_DB_UNAVAILABLE;
+	if (!me->email_verified)
 		return GE_EMAIL_NOT_VERIFIED;
 	struct money_row ch;
 	if ((e = charges_load_row(a, b.id, "customer_payment", false, &ch)) != GE_OK)

@@ -22,9 +22,12 @@ static enum gala_error create_account(struct request *req, const char *provider_
     const char **acct, struct market_why *why)
 {
 	arena_t *a = req->arena;
+	const struct auth_profile *me = auth_profile(req);
+	if (me == NULL)
+		return GE_DB_UNAVAILABLE;
 	const struct stripe_param params[] = {
 		{ "type", "express" },
-		{ "email", req->user->email },
+		{ "email", me->email },
 		/* Both, as Stripe asks of an Express account under the full
 		 * service agreement; only transfers are used (separate charges
 		 * and transfers). */

@@ -30,22 +30,31 @@ static enum gala_error fail(enum gala_error e)
 	return e;
 }
 
-static cJSON *event_json(const PGresult *res, int row)
+/* The event whose EVENT_COLUMNS start at column col0 of row. */
+static cJSON *event_json_at(const PGresult *res, int row, int col0)
 {
 	static const char *const names[] = { "id", "owner_id", "title", "description", "city",
 		"venue", "starts_at", "ends_at", "budget_cents", "currency", "status", "created_at",
 		"updated_at" };
 	cJSON *o = cJSON_CreateObject();
+	char t[DB_TIME_LEN];
 	for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
-		const char *v = db_value(res, row, i);
+		const char *v = db_value(res, row, col0 + i);
 		if (v == NULL)
 			cJSON_AddNullToObject(o, names[i]);
 		else if (i == 8)
 			cJSON_AddNumberToObject(o, names[i], (double)strtoll(v, NULL, 10));
+		else if (i == 6 || i == 7 || i == 11 || i == 12)
+			cJSON_AddStringToObject(o, names[i], db_time(res, row, col0 + i, t));
 		else
 			cJSON_AddStringToObject(o, names[i], v);
 	}
 	return o;
+}
+
+static cJSON *event_json(const PGresult *res, int row)
+{
+	return event_json_at(res, row, 0);
 }
 
 /* u's access to the event owned by owner_id. Whether u is booked on it
@@ -132,28 +141,32 @@ enum gala_error events_list(struct request *req, const char *owner_id, int limit
 	char lim[16], off[16];
 	snprintf(lim, sizeof lim, "%d", limit);
 	snprintf(off, sizeof off, "%d", offset);
-	PGresult *count, *rows;
+	/* The total and the page in one statement, so that they agree; the
+	 * LEFT JOIN keeps one row with the total when the page is empty. */
+	PGresult *rows;
 	enum db_status st;
 	if (owner_id != NULL) {
 		const char *p[] = { owner_id, lim, off };
-		st = db_exec(a, &count, "SELECT count(*) FROM events WHERE owner_id = $1", 1, p);
-		if (st == DB_OK)
-			st = db_exec(a, &rows, "SELECT " EVENT_COLUMNS " FROM events e "
-			    "WHERE e.owner_id = $1 ORDER BY e.created_at DESC, e.id DESC "
-			    "LIMIT $2::int OFFSET $3::int", 3, p);
+		st = db_exec(a, &rows, "SELECT t.total, " EVENT_COLUMNS " FROM "
+		    "(SELECT count(*) AS total FROM events WHERE owner_id = $1) t "
+		    "LEFT JOIN LATERAL (SELECT * FROM events WHERE owner_id = $1 "
+		    "ORDER BY created_at DESC, id DESC LIMIT $2::int OFFSET $3::int) e ON true "
+		    "ORDER BY e.created_at DESC, e.id DESC", 3, p);
 	} else {
 		const char *p[] = { lim, off };
-		st = db_exec(a, &count, "SELECT count(*) FROM events", 0, NULL);
-		if (st == DB_OK)
-			st = db_exec(a, &rows, "SELECT " EVENT_COLUMNS " FROM events e "
-			    "ORDER BY e.created_at DESC, e.id DESC LIMIT $1::int OFFSET $2::int", 2, p);
+		st = db_exec(a, &rows, "SELECT t.total, " EVENT_COLUMNS " FROM "
+		    "(SELECT count(*) AS total FROM events) t "
+		    "LEFT JOIN LATERAL (SELECT * FROM events "
+		    "ORDER BY created_at DESC, id DESC LIMIT $1::int OFFSET $2::int) e ON true "
+		    "ORDER BY e.created_at DESC, e.id DESC", 2, p);
 	}
 	if (st != DB_OK)
 		return db_err(st);
 	cJSON *items = cJSON_CreateArray();
 	for (int i = 0; i < PQntuples(rows); i++)
-		cJSON_AddItemToArray(items, event_json(rows, i));
-	*out = json_list(items, strtoll(db_value(count, 0, 0), NULL, 10), limit, offset);
+		if (db_value(rows, i, 1) != NULL)
+			cJSON_AddItemToArray(items, event_json_at(rows, i, 1));
+	*out = json_list(items, db_int(rows, 0, 0), limit, offset);
 	return GE_OK;
 }
 

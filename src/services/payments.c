@@ -23,8 +23,11 @@ cJSON *payment_json(const PGresult *res, int row)
 	cJSON *o = cJSON_CreateObject();
 	for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
 		const char *v = db_value(res, row, i);
+		char t[DB_TIME_LEN];
 		if (v == NULL)
 			cJSON_AddNullToObject(o, names[i]);
+		else if (i == 11 || i == 12)
+			cJSON_AddStringToObject(o, names[i], db_time(res, row, i, t));
 		else if (i == 5)
 			cJSON_AddNumberToObject(o, names[i], (double)strtoll(v, NULL, 10));
 		else

@@ -22,8 +22,11 @@ cJSON *provider_json(const PGresult *res, int row)
 	cJSON *o = cJSON_CreateObject();
 	for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
 		const char *v = db_value(res, row, i);
+		char t[DB_TIME_LEN];
 		if (i == 7)
 			cJSON_AddBoolToObject(o, names[i], db_bool(res, row, i));
+		else if (i == 8)
+			json_add_string_or_null(o, names[i], db_time(res, row, i, t));
 		else if (v == NULL)
 			cJSON_AddNullToObject(o, names[i]);
 		else

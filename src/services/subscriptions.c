@@ -99,14 +99,15 @@ static cJSON *sub_json(const PGresult *res, int row)
 	cJSON_AddStringToObject(o, "stripe_subscription_id", db_value(res, row, 2));
 	cJSON_AddStringToObject(o, "price_id", db_value(res, row, 3));
 	cJSON_AddStringToObject(o, "status", db_value(res, row, 4));
-	const char *end = db_value(res, row, 5);
+	char t[DB_TIME_LEN];
+	const char *end = db_time(res, row, 5, t);
 	if (end != NULL)
 		cJSON_AddStringToObject(o, "current_period_end", end);
 	else
 		cJSON_AddNullToObject(o, "current_period_end");
 	cJSON_AddBoolToObject(o, "cancel_at_period_end", db_bool(res, row, 6));
-	cJSON_AddStringToObject(o, "created_at", db_value(res, row, 7));
-	cJSON_AddStringToObject(o, "updated_at", db_value(res, row, 8));
+	cJSON_AddStringToObject(o, "created_at", db_time(res, row, 7, t));
+	cJSON_AddStringToObject(o, "updated_at", db_time(res, row, 8, t));
 	return o;
 }
 
@@ -175,9 +176,12 @@ static enum gala_error ensure_customer(struct request *req, const char **custome
 	*customer = db_value(res, 0, 0);
 	if (*customer != NULL)
 		return GE_OK;
+	const struct auth_profile *me = auth_profile(req);
+	if (me == NULL)
+		return GE_DB_UNAVAILABLE;
 	const struct stripe_param params[] = {
-		{ "email", req->user->email },
-		{ "name", req->user->full_name },
+		{ "email", me->email },
+		{ "name", me->full_name },
 		{ "metadata[user_id]", req->user->id },
 	};
 	struct stripe_result r;

@@ -308,7 +308,7 @@ START_TEST(limiter_statement_is_atomic)
 		if (kids[i] == 0) {
 			char c;
 			close(go[1]);
-			db_configure(url, 5, 0);
+			db_configure(url, 5, 0, true);
 			if (db_connection() == NULL)
 				_exit(255);
 			ssize_t got = read(go[0], &c, 1);

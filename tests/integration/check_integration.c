@@ -212,7 +212,7 @@ START_TEST(health_and_reconnect)
 	itest_cfg.trusted_proxies = "";
 	gala_config = &itest_cfg;
 
-	db_configure(url, 5, 5000);
+	db_configure(url, 5, 5000, true);
 	ck_assert_int_eq(health_status(), 200);
 
 	/* The server closes our idle connection: the next request reconnects. */
@@ -224,11 +224,132 @@ START_TEST(health_and_reconnect)
 	ck_assert_int_eq(health_status(), 200);
 
 	/* Nothing to connect to: 503, not a crash or a hang. */
-	db_configure("postgresql:///nope?host=/nonexistent", 1, 5000);
+	db_configure("postgresql:///nope?host=/nonexistent", 1, 5000, true);
 	ck_assert_int_eq(health_status(), 503);
-	db_configure(url, 5, 5000);
+	db_configure(url, 5, 5000, true);
 	ck_assert_int_eq(health_status(), 200);
 	db_disconnect();
+	free(url);
+}
+END_TEST
+
+
+/* How many named statements the worker's session holds, asked on that
+ * session itself. */
+static int prepared_count(arena_t *a)
+{
+	PGresult *r;
+	ck_assert_int_eq(db_exec(a, &r, "SELECT count(*) FROM pg_prepared_statements", 0, NULL),
+	    DB_OK);
+	return (int)db_int(r, 0, 0);
+}
+
+START_TEST(statements_are_prepared_once_per_connection)
+{
+	char *url = fresh_database("itest_prepared");
+	arena_t *a = arena_new(4096);
+	db_configure(url, 5, 5000, true);
+	PGresult *r;
+	const char *p[] = { "41" };
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(db_exec(a, &r, "SELECT $1::int + 1", 1, p), DB_OK);
+		ck_assert_str_eq(db_value(r, 0, 0), "42");
+	}
+	/* This statement and the count itself: two, however often each ran. */
+	ck_assert_int_eq(prepared_count(a), 2);
+	ck_assert_int_eq(prepared_count(a), 2);
+
+	/* A new session prepares again. */
+	db_disconnect();
+	ck_assert_int_eq(db_exec(a, &r, "SELECT $1::int + 1", 1, p), DB_OK);
+	ck_assert_str_eq(db_value(r, 0, 0), "42");
+	ck_assert_int_eq(prepared_count(a), 2);
+
+	/* A failed statement is an error, never kept as prepared. */
+	ck_assert_int_eq(db_exec(a, &r, "SELECT no_such_column FROM pg_class", 0, NULL), DB_ERROR);
+	ck_assert_str_eq(db_sqlstate(r), "42703");
+	ck_assert_int_eq(prepared_count(a), 2);
+
+	/* Off: nothing named, the same answers. */
+	db_configure(url, 5, 5000, false);
+	ck_assert_int_eq(db_exec(a, &r, "SELECT $1::int + 1", 1, p), DB_OK);
+	ck_assert_str_eq(db_value(r, 0, 0), "42");
+	ck_assert_int_eq(prepared_count(a), 0);
+	db_request_done();
+	db_disconnect();
+	arena_free(a);
+	free(url);
+}
+END_TEST
+
+START_TEST(prepared_statement_survives_a_table_change)
+{
+	char *url = fresh_database("itest_replan");
+	PGconn *c = PQconnectdb(url);
+	PQclear(PQexec(c, "CREATE TABLE t (a int); INSERT INTO t VALUES (1)"));
+	arena_t *a = arena_new(4096);
+	db_configure(url, 5, 5000, true);
+	PGresult *r;
+	ck_assert_int_eq(db_exec(a, &r, "SELECT * FROM t", 0, NULL), DB_OK);
+	ck_assert_int_eq(PQnfields(r), 1);
+	/* A migration changes the row type under the named statement. */
+	PQclear(PQexec(c, "ALTER TABLE t ADD COLUMN b int DEFAULT 2"));
+	ck_assert_int_eq(db_exec(a, &r, "SELECT * FROM t", 0, NULL), DB_OK);
+	ck_assert_int_eq(PQnfields(r), 2);
+	ck_assert_str_eq(db_value(r, 0, 1), "2");
+	PQfinish(c);
+	db_request_done();
+	db_disconnect();
+	arena_free(a);
+	free(url);
+}
+END_TEST
+
+/* A deferred statement goes out with the next one; when it fails, the
+ * statement sent with it does not run and nothing after it runs either,
+ * until the request ends. */
+START_TEST(deferred_statement_guards_what_travels_with_it)
+{
+	char *url = fresh_database("itest_deferred");
+	PGconn *c = PQconnectdb(url);
+	PQclear(PQexec(c, "CREATE TABLE t (a int)"));
+	for (int prepared = 0; prepared < 2; prepared++) {
+		arena_t *a = arena_new(4096);
+		db_configure(url, 5, 5000, prepared == 1);
+		PGresult *r;
+		const char *ok[] = { "1" }, *bad[] = { "0" };
+		struct db_deferred d = { .sql = "SELECT 1 / $1::int", .nparams = 1, .params = ok };
+		db_defer(&d);
+		ck_assert(!d.sent);
+		ck_assert_int_eq(db_exec(a, &r, "INSERT INTO t VALUES (1)", 0, NULL), DB_OK);
+		ck_assert(d.sent);
+		ck_assert_int_eq(d.status, DB_OK);
+		ck_assert_str_eq(db_value(d.res, 0, 0), "1");
+		db_request_done();
+
+		d = (struct db_deferred){ .sql = "SELECT 1 / $1::int", .nparams = 1, .params = bad };
+		db_defer(&d);
+		ck_assert_int_eq(db_exec(a, &r, "INSERT INTO t VALUES (2)", 0, NULL), DB_REFUSED);
+		ck_assert_int_eq(d.status, DB_ERROR);
+		ck_assert_str_eq(db_sqlstate(d.res), "22012");
+		ck_assert_int_eq(db_exec(a, &r, "INSERT INTO t VALUES (3)", 0, NULL), DB_REFUSED);
+		db_request_done();
+
+		/* Flushed alone, when no statement comes. */
+		d = (struct db_deferred){ .sql = "SELECT 1 / $1::int", .nparams = 1, .params = ok };
+		db_defer(&d);
+		db_flush(a);
+		ck_assert_int_eq(d.status, DB_OK);
+		db_request_done();
+		char *rows = test_db_value(c, "SELECT string_agg(a::text, ',' ORDER BY a) FROM t",
+		    0, NULL);
+		ck_assert_str_eq(rows, "1");
+		free(rows);
+		PQclear(PQexec(c, "TRUNCATE t"));
+		db_disconnect();
+		arena_free(a);
+	}
+	PQfinish(c);
 	free(url);
 }
 END_TEST
@@ -244,6 +365,9 @@ int main(void)
 	tcase_add_test(tc, changed_migration_is_refused);
 	tcase_add_test(tc, failed_migration_rolls_back);
 	tcase_add_test(tc, health_and_reconnect);
+	tcase_add_test(tc, statements_are_prepared_once_per_connection);
+	tcase_add_test(tc, prepared_statement_survives_a_table_change);
+	tcase_add_test(tc, deferred_statement_guards_what_travels_with_it);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
