@@ -68,9 +68,18 @@ static const char *request_token(struct request *req, bool *from_cookie, bool *m
 	return NULL;
 }
 
-/* Session check; see schema/0007_session_check.sql for its errors. */
-#define SESSION_CHECK_SQL "SELECT email, full_name, role, email_verified, created_at " \
-	"FROM gala_session($1::uuid, $2::uuid, $3::integer, $4)"
+/* The session check: a row even for a missing user (LEFT JOIN), and an
+ * error rather than a verdict column when the session is not valid, so
+ * that it aborts what was sent with it (schema/0007_session_check.sql).
+ * $4 NULL skips the role comparison (the account's role is then taken). */
+#define SESSION_CHECK_SQL "SELECT u.email, u.full_name, u.role, u.email_verified, " \
+	SQL_TS("u.created_at") ", CASE " \
+	"WHEN u.id IS NULL OR u.token_version <> $3::bigint " \
+	"OR EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2::uuid) " \
+	"THEN gala_raise('GA401', 'the session is not valid') " \
+	"WHEN $4::text IS NOT NULL AND u.role <> $4::text " \
+	"THEN gala_raise('GA409', 'the role of the account changed') END " \
+	"FROM (SELECT) one LEFT JOIN users u ON u.id = $1::uuid"
 
 static enum gala_error auth_check_result(struct request *req);
 

@@ -57,18 +57,38 @@ static void worker_signals(sigset_t *wait_mask)
 /* nginx keeps FastCGI connections open (fastcgi_keep_conn) and may send
  * the next request on any of them at any moment, so a worker never closes
  * one nginx still holds: it keeps every connection it accepted and serves
- * whichever has a request, the one waiting longest first, while it goes on
- * accepting new ones. A worker sitting on an idle kept connection therefore
- * never starves a connection nginx opened elsewhere, and nginx never writes
- * a request into a connection being closed under it. A worker holding
- * WORKER_MAX_CONNS stops accepting (other workers take the new ones) until
- * nginx closes some: nginx keeps only its keepalive pool idle. */
+ * whichever has a request, while it goes on accepting new ones. A worker
+ * sitting on an idle kept connection therefore never starves a connection
+ * nginx opened elsewhere, and nginx never writes a request into a
+ * connection being closed under it. A worker holding WORKER_MAX_CONNS
+ * stops accepting (other workers take the new ones) until nginx closes
+ * some: nginx keeps only its keepalive pool idle.
+ *
+ * Requests are served in the order the worker first saw them waiting,
+ * counting a connection in the listen queue as one: the listen queue only
+ * holds a connection while every worker is busy, and serving kept
+ * connections first would leave it there for as long as the load lasts
+ * (seen as p99 in the hundreds of milliseconds). */
 #define WORKER_MAX_CONNS 64
 
 struct held_conn {
 	FCGX_Request fr;
 	long long last_used_ms;
+	unsigned long long ready_round;   /* poll round it was first seen ready; 0: not */
 };
+
+/* Worker-owned: the poll round, and when the listen queue was first seen
+ * non-empty (0: not since the last accept). */
+static unsigned long long worker_round;
+static unsigned long long worker_listen_round;
+
+static void held_conn_close(struct held_conn *c)
+{
+	close(c->fr.ipcFd);
+	c->fr.ipcFd = -1;
+	c->fr.detached = 0;
+	c->ready_round = 0;
+}
 
 static int free_conn(const struct held_conn *conns)
 {
@@ -76,6 +96,21 @@ static int free_conn(const struct held_conn *conns)
 		if (conns[i].fr.ipcFd < 0)
 			return i;
 	return -1;
+}
+
+/* Accepts a waiting connection into slot; the slot, or -1 (another worker
+ * took it). */
+static int worker_accept(struct held_conn *conns, int slot, int listen_fd)
+{
+	worker_listen_round = 0;
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	/* libfcgi reads a request from ipcFd when it is set; keepConnection
+	 * stops FCGX_Accept_r from closing the fd we just handed it. */
+	conns[slot].fr.ipcFd = fd;
+	conns[slot].fr.keepConnection = 1;
+	return slot;
 }
 
 /* Waits for a request and returns the index of the connection that has
@@ -90,7 +125,7 @@ static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *w
 	for (int i = 0; i < WORKER_MAX_CONNS; i++) {
 		if (conns[i].fr.ipcFd < 0)
 			continue;
-		pfd[n] = (struct pollfd){ .fd = conns[i].fr.ipcFd, .events = POLLIN };
+		pfd[n] = (struct pollfd){ .fd = conns[i].fr.ipcFd, .events = POLLIN | POLLRDHUP };
 		which[n++] = i;
 	}
 	int slot = draining ? -1 : free_conn(conns);
@@ -100,23 +135,35 @@ static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *w
 	struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
 	if (ppoll(pfd, (nfds_t)nfds, timeout_ms >= 0 ? &ts : NULL, wait_mask) <= 0)
 		return -1;
+	worker_round++;
 	int best = -1;
-	for (int k = 0; k < n; k++)
-		if (pfd[k].revents != 0 &&
-		    (best < 0 || conns[which[k]].last_used_ms < conns[best].last_used_ms))
+	for (int k = 0; k < n; k++) {
+		struct held_conn *c = &conns[which[k]];
+		if (pfd[k].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+			/* nginx let the connection go (its keepalive pool is full,
+			 * or it timed out): nothing more will come on it. */
+			held_conn_close(c);
+			continue;
+		}
+		if (pfd[k].revents == 0)
+			continue;
+		if (c->ready_round == 0)
+			c->ready_round = worker_round;
+		if (best < 0 || c->ready_round < conns[best].ready_round ||
+		    (c->ready_round == conns[best].ready_round &&
+		    c->last_used_ms < conns[best].last_used_ms))
 			best = which[k];
+	}
+	bool listen_ready = slot >= 0 && pfd[n].revents != 0;
+	if (listen_ready && worker_listen_round == 0)
+		worker_listen_round = worker_round;
+	if (!listen_ready)
+		worker_listen_round = 0;
+	if (listen_ready && (best < 0 || worker_listen_round <= conns[best].ready_round))
+		return worker_accept(conns, slot, listen_fd);
 	if (best >= 0)
-		return best;
-	if (slot < 0)
-		return -1;
-	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	/* libfcgi reads a request from ipcFd when it is set; keepConnection
-	 * stops FCGX_Accept_r from closing the fd we just handed it. */
-	conns[slot].fr.ipcFd = fd;
-	conns[slot].fr.keepConnection = 1;
-	return slot;
+		conns[best].ready_round = 0;
+	return best;
 }
 
 /* A worker leaving (SIGTERM, recycling) keeps serving the connections it
@@ -214,9 +261,12 @@ int worker_run(int listen_fd, struct worker_slot *slot,
 		log_error("gala.worker", "FCGX_Init failed");
 		return 1;
 	}
+	/* libfcgi is given no listening socket: when a kept connection ends,
+	 * FCGX_Accept_r would otherwise accept a new one itself, blocking
+	 * this worker while its other connections wait. */
 	static struct held_conn conns[WORKER_MAX_CONNS];
 	for (int i = 0; i < WORKER_MAX_CONNS; i++)
-		FCGX_InitRequest(&conns[i].fr, listen_fd, 0);
+		FCGX_InitRequest(&conns[i].fr, -1, 0);
 	arena_t *arena = arena_new(WORKER_ARENA_CHUNK);
 	unsigned long long served = 0;
 	slot->ready = 1;
