@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #define ARENA_ALIGN 16
+/* Chunks of the usual size kept across resets, so that a worker's steady
+ * state allocates nothing from malloc for its requests. */
+#define ARENA_KEEP_CHUNKS 16
 
 struct chunk {
 	struct chunk *next;
@@ -26,6 +29,8 @@ struct deferred {
 struct arena {
 	struct chunk *head;      /* current chunk; the first one is kept at reset */
 	struct chunk *first;
+	struct chunk *spare;     /* kept chunks of chunk_size, unused */
+	int nspare;
 	struct deferred *defers;
 	size_t chunk_size;
 	size_t used;
@@ -65,6 +70,8 @@ arena_t *arena_new(size_t chunk_size)
 		arena_oom(sizeof *a);
 	a->chunk_size = chunk_size < 1024 ? 1024 : chunk_size;
 	a->first = a->head = chunk_new(a->chunk_size);
+	a->spare = NULL;
+	a->nspare = 0;
 	a->defers = NULL;
 	a->used = 0;
 	return a;
@@ -85,7 +92,14 @@ void arena_reset(arena_t *a)
 	struct chunk *c = a->head;
 	while (c != a->first) {
 		struct chunk *next = c->next;
-		free(c);
+		if (c->size == a->chunk_size && a->nspare < ARENA_KEEP_CHUNKS) {
+			c->used = 0;
+			c->next = a->spare;
+			a->spare = c;
+			a->nspare++;
+		} else {
+			free(c);
+		}
 		c = next;
 	}
 	a->head = a->first;
@@ -98,6 +112,11 @@ void arena_free(arena_t *a)
 	if (a == NULL)
 		return;
 	arena_reset(a);
+	while (a->spare != NULL) {
+		struct chunk *next = a->spare->next;
+		free(a->spare);
+		a->spare = next;
+	}
 	free(a->first);
 	free(a);
 }
@@ -108,8 +127,14 @@ void *arena_alloc(arena_t *a, size_t size)
 	if (need < size)
 		arena_oom(size);
 	if (a->head->size - a->head->used < need) {
-		size_t payload = need > a->chunk_size ? need : a->chunk_size;
-		struct chunk *c = chunk_new(payload);
+		struct chunk *c;
+		if (need <= a->chunk_size && a->spare != NULL) {
+			c = a->spare;
+			a->spare = c->next;
+			a->nspare--;
+		} else {
+			c = chunk_new(need > a->chunk_size ? need : a->chunk_size);
+		}
 		c->next = a->head;
 		a->head = c;
 	}

@@ -506,7 +506,23 @@ const char *db_time(const PGresult *res, int row, int col, char out[DB_TIME_LEN]
 	long long y;
 	unsigned m, d;
 	civil_from_days(days, &y, &m, &d);
-	snprintf(out, DB_TIME_LEN, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ", y, m, d,
-	    secs / 3600, secs / 60 % 60, secs % 60);
+	if (y < 0 || y > 9999) {
+		snprintf(out, DB_TIME_LEN, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ", y, m, d,
+		    secs / 3600, secs / 60 % 60, secs % 60);
+		return out;
+	}
+	/* Every response carries several of these: no printf. */
+	const unsigned f[] = { (unsigned)y, m, d, (unsigned)(secs / 3600),
+		(unsigned)(secs / 60 % 60), (unsigned)(secs % 60) };
+	static const char seps[] = "--T::Z";
+	char *o = out;
+	*o++ = (char)('0' + f[0] / 1000);
+	*o++ = (char)('0' + f[0] / 100 % 10);
+	for (int i = 0; i < 6; i++) {
+		*o++ = (char)('0' + f[i] / 10 % 10);
+		*o++ = (char)('0' + f[i] % 10);
+		*o++ = seps[i];
+	}
+	*o = '\0';
 	return out;
 }

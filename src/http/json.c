@@ -134,6 +134,30 @@ int json_parse_request(struct request *req)
 	return 0;
 }
 
+/* Worker-owned: the arena cJSON allocates from, or NULL. */
+static arena_t *json_arena;
+
+static void *json_arena_alloc(size_t size)
+{
+	return arena_alloc(json_arena, size);
+}
+
+static void json_arena_free(void *p)
+{
+	(void)p;
+}
+
+void json_alloc_in(arena_t *a)
+{
+	json_arena = a;
+	if (a == NULL) {
+		cJSON_InitHooks(NULL);
+		return;
+	}
+	cJSON_Hooks hooks = { .malloc_fn = json_arena_alloc, .free_fn = json_arena_free };
+	cJSON_InitHooks(&hooks);
+}
+
 cJSON *json_list(cJSON *items, long long total, int limit, int offset)
 {
 	cJSON *o = cJSON_CreateObject();

@@ -21,6 +21,11 @@ int json_parse_request(struct request *req);
  * ownership of items (an array). */
 cJSON *json_list(cJSON *items, long long total, int limit, int offset);
 
+/* Makes cJSON allocate from a, so that a request's trees cost no malloc
+ * and die with its arena (cJSON_Delete then frees nothing); NULL goes back
+ * to malloc. Only switch while no cJSON tree is alive. */
+void json_alloc_in(arena_t *a);
+
 /* Adds a string member, or null when value is NULL. */
 void json_add_string_or_null(cJSON *obj, const char *name, const char *value);
 

@@ -20,6 +20,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "db/db.h"
+#include "http/json.h"
 #include "http/pipeline.h"
 #include "http/request.h"
 #include "http/response.h"
@@ -268,6 +269,7 @@ int worker_run(int listen_fd, struct worker_slot *slot,
 	for (int i = 0; i < WORKER_MAX_CONNS; i++)
 		FCGX_InitRequest(&conns[i].fr, -1, 0);
 	arena_t *arena = arena_new(WORKER_ARENA_CHUNK);
+	json_alloc_in(arena);
 	unsigned long long served = 0;
 	slot->ready = 1;
 
@@ -308,6 +310,7 @@ int worker_run(int listen_fd, struct worker_slot *slot,
 		if (conns[i].fr.ipcFd >= 0)
 			close(conns[i].fr.ipcFd);
 	arena_free(arena);
+	json_alloc_in(NULL);
 	db_disconnect();
 	db_configure(NULL, 0, 0, false);
 	return 0;

@@ -43,7 +43,7 @@ static cJSON *event_json_at(const PGresult *res, int row, int col0)
 		if (v == NULL)
 			cJSON_AddNullToObject(o, names[i]);
 		else if (i == 8)
-			cJSON_AddNumberToObject(o, names[i], (double)strtoll(v, NULL, 10));
+			cJSON_AddRawToObject(o, names[i], v);   /* an int8 column: digits */
 		else if (i == 6 || i == 7 || i == 11 || i == 12)
 			cJSON_AddStringToObject(o, names[i], db_time(res, row, col0 + i, t));
 		else

@@ -29,7 +29,7 @@ cJSON *payment_json(const PGresult *res, int row)
 		else if (i == 11 || i == 12)
 			cJSON_AddStringToObject(o, names[i], db_time(res, row, i, t));
 		else if (i == 5)
-			cJSON_AddNumberToObject(o, names[i], (double)strtoll(v, NULL, 10));
+			cJSON_AddRawToObject(o, names[i], v);   /* an int8 column: digits */
 		else
 			cJSON_AddStringToObject(o, names[i], v);
 	}

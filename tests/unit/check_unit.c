@@ -18,6 +18,7 @@
 #include "core/password.h"
 #include "core/idempotency.h"
 #include "core/ratelimit.h"
+#include "db/db.h"
 #include "http/auth.h"
 #include "http/validate.h"
 #include "http/json.h"
@@ -90,6 +91,51 @@ static const char *err_code(cJSON *j)
 {
 	return cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "code")->valuestring;
 }
+
+/* SQL_TS() columns (epoch seconds as text) become RFC 3339 UTC. */
+START_TEST(db_time_formats_epoch_seconds)
+{
+	static const struct { const char *epoch, *want; } cases[] = {
+		{ "0", "1970-01-01T00:00:00Z" },
+		{ "1733232301", "2024-12-03T13:25:01Z" },
+		{ "-1", "1969-12-31T23:59:59Z" },
+		{ "951782400", "2000-02-29T00:00:00Z" },
+		{ "253402300799", "9999-12-31T23:59:59Z" },
+	};
+	int n = (int)(sizeof cases / sizeof cases[0]);
+	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+	PGresAttDesc att = { .name = "t", .format = 0, .typid = 20, .typlen = 8, .atttypmod = -1 };
+	ck_assert_int_eq(PQsetResultAttrs(res, 1, &att), 1);
+	for (int i = 0; i < n; i++)
+		ck_assert_int_eq(PQsetvalue(res, i, 0, (char *)cases[i].epoch,
+		    (int)strlen(cases[i].epoch)), 1);
+	ck_assert_int_eq(PQsetvalue(res, n, 0, NULL, -1), 1);
+	char out[DB_TIME_LEN];
+	for (int i = 0; i < n; i++)
+		ck_assert_str_eq(db_time(res, i, 0, out), cases[i].want);
+	ck_assert_ptr_null(db_time(res, n, 0, out));
+	PQclear(res);
+}
+END_TEST
+
+/* Chunks come back after a reset and memory is reused, not leaked. */
+START_TEST(arena_reuses_chunks)
+{
+	arena_t *a = arena_new(1024);
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 40; i++) {
+			char *p = arena_alloc(a, 200);
+			memset(p, 'x', 200);
+		}
+		char *big = arena_alloc(a, 5000);
+		memset(big, 'y', 5000);
+		ck_assert_uint_ge(arena_used(a), 40 * 200 + 5000);
+		arena_reset(a);
+		ck_assert_uint_eq(arena_used(a), 0);
+	}
+	arena_free(a);
+}
+END_TEST
 
 START_TEST(router_matches_params)
 {
@@ -782,6 +828,8 @@ static Suite *unit_suite(void)
 	tcase_add_checked_fixture(core, setup, teardown);
 	tcase_add_test(core, buf_has_a_hard_maximum);
 	tcase_add_test(core, arena_reset_runs_deferred);
+	tcase_add_test(core, arena_reuses_chunks);
+	tcase_add_test(core, db_time_formats_epoch_seconds);
 	tcase_add_test(core, config_defaults_and_validation);
 	tcase_add_test(core, config_production_guards);
 	tcase_add_test(core, config_env_file_overrides);
