@@ -4,7 +4,7 @@
 -- route's first statement, and an error, unlike an empty result, aborts
 -- the statements sent with it. Being plpgsql, it is only called on that
 -- failure path, so the check itself stays a plain, planned-once SELECT.
---   GA401  the user is gone, the token's version is outdated, or its jti
+--   GA401  the token's version is outdated, or its jti
 --          was revoked (logout)
 --   GA409  the account's role is no longer the token's
 CREATE FUNCTION gala_raise(p_code text, p_message text) RETURNS boolean

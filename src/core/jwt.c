@@ -7,17 +7,31 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <sodium.h>
 
 #define B64URL sodium_base64_VARIANT_URLSAFE_NO_PADDING
 
+/* The HMAC state keyed with the last key used (the pads hashed once per
+ * process, not per token); re-keyed when the key changes (reload). */
+static char jwt_state_key[256];
+static crypto_auth_hmacsha256_state jwt_keyed;
+
 static void sign_hs256(const char *key, const char *data, size_t len, unsigned char mac[32])
 {
-	unsigned int maclen = 32;
-	HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)data, len, mac, &maclen);
+	size_t klen = strlen(key);
+	crypto_auth_hmacsha256_state st;
+	if (klen >= sizeof jwt_state_key) {
+		crypto_auth_hmacsha256_init(&st, (const unsigned char *)key, klen);
+	} else {
+		if (strcmp(jwt_state_key, key) != 0) {
+			crypto_auth_hmacsha256_init(&jwt_keyed, (const unsigned char *)key, klen);
+			memcpy(jwt_state_key, key, klen + 1);
+		}
+		st = jwt_keyed;
+	}
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)data, len);
+	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_memzero(&st, sizeof st);
 }
 
 int jwt_sign(const struct jwt_claims *c, const char *key, char *out, size_t outlen)
@@ -56,15 +70,45 @@ int jwt_sign(const struct jwt_claims *c, const char *key, char *out, size_t outl
 	return 0;
 }
 
-/* Decodes one base64url segment; returns its length or -1. */
+static int b64url_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+/* Decodes one unpadded base64url segment; returns its length or -1. None
+ * of it is secret (the signature is compared in constant time after), so
+ * a plain table decoder does. Unused trailing bits must be zero, so that
+ * each value has exactly one encoding. */
 static long b64url_decode(const char *seg, size_t seglen, unsigned char *out, size_t outlen)
 {
-	size_t bin = 0;
-	const char *end;
-	if (sodium_base642bin(out, outlen, seg, seglen, NULL, &bin, &end, B64URL) != 0 ||
-	    end != seg + seglen)
+	if (seglen % 4 == 1 || seglen / 4 * 3 + (seglen % 4 ? seglen % 4 - 1 : 0) > outlen)
 		return -1;
-	return (long)bin;
+	size_t o = 0;
+	unsigned acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < seglen; i++) {
+		int v = b64url_value((unsigned char)seg[i]);
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+		acc &= (1u << bits) - 1;
+	}
+	return acc != 0 ? -1 : (long)o;
 }
 
 static int copy_string(const cJSON *o, const char *name, char *out, size_t outlen)
@@ -118,7 +162,7 @@ enum jwt_result jwt_verify(const char *token, const char *key, long long now,
 		return JWT_BAD_SIGNATURE;
 	unsigned char mac[32];
 	sign_hs256(key, token, (size_t)(d2 - token), mac);
-	if (CRYPTO_memcmp(mac, sig, 32) != 0)
+	if (crypto_verify_32(mac, sig) != 0)
 		return JWT_BAD_SIGNATURE;
 
 	n = b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), buf, sizeof buf - 1);
