@@ -131,6 +131,11 @@ int idempotency_begin(struct request *req, struct idempotency *state)
 		state->lock_token, stale };
 	PGresult *res;
 	enum db_status st = db_exec(req->arena, &res, begin_sql, 7, params);
+	if (st == DB_REFUSED) {
+		/* The session check or the limiter refused: they answer. */
+		http_respond_error(req, GE_SERVICE_UNAVAILABLE, NULL, NULL);
+		return -1;
+	}
 	if (st != DB_OK) {
 		log_error("gala.idempotency", "could not claim an idempotency key (%s)",
 		    st == DB_UNAVAILABLE ? "database unavailable" : db_sqlstate(res));

@@ -128,7 +128,11 @@ void ratelimit_client_id(const char *ip, char *out, size_t outlen)
 /* The GCRA step, all in one statement. $2 is T and $3 the burst (N * T),
  * both in microseconds. A request is admitted when max(tat, now) + T is
  * at most now + burst; only then does tat move. A new key starts full. The
- * second column is tat - now in microseconds, for the headers. */
+ * second column is tat - now in microseconds, for the headers. A refusal
+ * raises GA429 with that number as its message: the statement is deferred
+ * and travels with others, which the error keeps from running (and when
+ * a second policy refuses, the first one's count is rolled back with it). */
+#define AHEAD_US "greatest(0, round(extract(epoch FROM r.tat - now()) * 1000000))::bigint"
 static const char check_sql[] =
     "INSERT INTO rate_limits AS r (key, tat, allowed) "
     "VALUES ($1, now() + $2::bigint * interval '1 microsecond', true) "
@@ -138,39 +142,58 @@ static const char check_sql[] =
     "tat = CASE WHEN greatest(r.tat, now()) + $2::bigint * interval '1 microsecond' "
     "<= now() + $3::bigint * interval '1 microsecond' "
     "THEN greatest(r.tat, now()) + $2::bigint * interval '1 microsecond' ELSE r.tat END "
-    "RETURNING allowed, greatest(0, round(extract(epoch FROM r.tat - now()) * 1000000))::bigint";
+    "RETURNING r.allowed, " AHEAD_US ", "
+    "CASE WHEN NOT r.allowed THEN gala_raise('GA429', " AHEAD_US "::text) END";
+
+/* One check of a request, queued as a deferred statement. */
+struct ratelimit_pending {
+	struct ratelimit_check check;
+	struct db_deferred stmt;
+	const char *params[3];
+	char t[24], burst[24];
+};
+
+static void pending_queue(struct ratelimit_pending *p, const char *key,
+    enum ratelimit_policy policy, const struct ratelimit_quota *q)
+{
+	p->check = (struct ratelimit_check){ key, policy, *q };
+	snprintf(p->t, sizeof p->t, "%lld", ratelimit_emission_us(q));
+	snprintf(p->burst, sizeof p->burst, "%lld", burst_us(q));
+	p->params[0] = key;
+	p->params[1] = p->t;
+	p->params[2] = p->burst;
+	p->stmt = (struct db_deferred){ .sql = check_sql, .nparams = 3, .params = p->params };
+	db_defer(&p->stmt);
+}
+
+/* The outcome of a sent check into *out: DB_OK (allowed or refused), or
+ * the status that kept it from counting. */
+static enum db_status pending_result(const struct ratelimit_pending *p,
+    struct ratelimit_result *out)
+{
+	*out = (struct ratelimit_result){ p->check.policy, p->check.quota, true, 0 };
+	if (p->stmt.status == DB_OK) {
+		out->ahead_us = db_int(p->stmt.res, 0, 1);
+		return DB_OK;
+	}
+	if (p->stmt.status == DB_ERROR && strcmp(db_sqlstate(p->stmt.res), "GA429") == 0) {
+		const char *m = PQresultErrorField(p->stmt.res, PG_DIAG_MESSAGE_PRIMARY);
+		out->allowed = false;
+		out->ahead_us = m != NULL ? strtoll(m, NULL, 10) : 0;
+		return DB_OK;
+	}
+	return p->stmt.status;
+}
 
 enum db_status ratelimit_check(arena_t *a, const char *key, enum ratelimit_policy policy,
     const struct ratelimit_quota *q, struct ratelimit_result *out)
 {
-	char t[32], burst[32];
-	snprintf(t, sizeof t, "%lld", ratelimit_emission_us(q));
-	snprintf(burst, sizeof burst, "%lld", burst_us(q));
-	const char *params[] = { key, t, burst };
-	PGresult *res;
-	enum db_status st = db_exec(a, &res, check_sql, 3, params);
-	if (st != DB_OK)
-		return st;
-	out->policy = policy;
-	out->quota = *q;
-	out->allowed = db_bool(res, 0, 0);
-	out->ahead_us = strtoll(db_value(res, 0, 1), NULL, 10);
-	return DB_OK;
-}
-
-/* Gives back the interval an admitted request took from a bucket, when a
- * second policy refused the request: refused requests do not count. */
-static void refund(arena_t *a, const struct ratelimit_check *c, struct ratelimit_result *r)
-{
-	char t[32];
-	long long tus = ratelimit_emission_us(&c->quota);
-	snprintf(t, sizeof t, "%lld", tus);
-	const char *params[] = { c->key, t };
-	PGresult *res;
-	if (db_exec(a, &res, "UPDATE rate_limits SET tat = tat - $2::bigint * interval '1 microsecond' "
-	    "WHERE key = $1", 2, params) != DB_OK)
-		log_warn("gala.ratelimit", "could not give back a %s slot", ratelimit_policy_name(c->policy));
-	r->ahead_us = r->ahead_us > tus ? r->ahead_us - tus : 0;
+	struct ratelimit_pending *p = arena_calloc(a, 1, sizeof *p);
+	pending_queue(p, key, policy, q);
+	db_flush(a);
+	enum db_status st = pending_result(p, out);
+	db_end_refusal();
+	return st;
 }
 
 /* The body's "email", trimmed and lower-cased, or NULL. */
@@ -269,39 +292,85 @@ void ratelimit_annotate(struct request *req)
 	set_headers(req, checks, results, n, n);
 }
 
+/* The checks of one request. */
+struct ratelimit_state {
+	struct ratelimit_pending pending[2];
+	size_t n;
+	bool settled;
+	int answer;
+};
+
 int ratelimit_stage(struct request *req)
 {
 	if (req->route->rate == RATE_NONE || !gala_config->rate_limit_enabled)
 		return 0;
 	struct ratelimit_check checks[2];
+	struct ratelimit_state *s = arena_calloc(req->arena, 1, sizeof *s);
+	s->n = route_checks(req, checks);
+	for (size_t i = 0; i < s->n; i++)
+		pending_queue(&s->pending[i], checks[i].key, checks[i].policy, &checks[i].quota);
+	req->limits = s;
+	if (req->route->rate == RATE_WRITE)
+		return 0;
+	return ratelimit_settle(req);
+}
+
+/* A count that the handler's failed statement rolled back is made again:
+ * a request that failed still counts. */
+static void count_again(arena_t *a, const struct ratelimit_pending *p)
+{
+	struct ratelimit_result ignored;
+	if (ratelimit_check(a, p->check.key, p->check.policy, &p->check.quota, &ignored) != DB_OK)
+		log_warn("gala.ratelimit", "could not count a failed request (%s)",
+		    ratelimit_policy_name(p->check.policy));
+}
+
+int ratelimit_settle(struct request *req)
+{
+	struct ratelimit_state *s = req->limits;
+	if (s == NULL)
+		return 0;
+	if (s->settled)
+		return s->answer;
+	s->settled = true;
+	db_flush(req->arena);
+	struct ratelimit_check checks[2];
 	struct ratelimit_result results[2];
-	size_t n = route_checks(req, checks);
-	for (size_t i = 0; i < n; i++) {
-		enum db_status st = ratelimit_check(req->arena, checks[i].key, checks[i].policy,
-		    &checks[i].quota, &results[i]);
+	for (size_t i = 0; i < s->n; i++)
+		checks[i] = s->pending[i].check;
+	for (size_t i = 0; i < s->n; i++) {
+		enum db_status st = pending_result(&s->pending[i], &results[i]);
 		if (st != DB_OK) {
 			/* Fail closed: without its count the limiter cannot tell a
 			 * brute force from a user, and the handler would need the
 			 * database anyway. */
 			log_error("gala.ratelimit", "the %s limiter could not reach Postgres; refusing %s %s",
 			    ratelimit_policy_name(checks[i].policy), req->method, req->path);
+			req->resp = (struct response){ 0 };
 			http_respond_error(req, st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE :
 			    GE_SERVICE_UNAVAILABLE, NULL, NULL);
-			return -1;
+			return s->answer = -1;
 		}
 		if (!results[i].allowed) {
-			for (size_t j = 0; j < i; j++)
-				refund(req->arena, &checks[j], &results[j]);
+			/* The refusal rolled back the counts before it. */
+			for (size_t j = 0; j < i; j++) {
+				long long t = ratelimit_emission_us(&checks[j].quota);
+				results[j].ahead_us = results[j].ahead_us > t ? results[j].ahead_us - t : 0;
+			}
 			char retry[32];
 			snprintf(retry, sizeof retry, "%lld", ratelimit_retry_after(&results[i]));
+			req->resp = (struct response){ 0 };
 			http_respond_error(req, GE_RATE_LIMITED, NULL,
 			    "too many requests (%s policy); retry in %s s",
 			    ratelimit_policy_name(results[i].policy), retry);
 			response_header(req, "Retry-After", retry);
-			set_headers(req, checks, results, n, i + 1);
-			return -1;
+			set_headers(req, checks, results, s->n, i + 1);
+			return s->answer = -1;
 		}
 	}
-	set_headers(req, checks, results, n, n);
-	return 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->pending[i].stmt.undone)
+			count_again(req->arena, &s->pending[i]);
+	set_headers(req, checks, results, s->n, s->n);
+	return s->answer = 0;
 }

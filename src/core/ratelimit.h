@@ -41,12 +41,21 @@ struct ratelimit_result {
 	long long ahead_us;    /* tat - now after the check, >= 0 */
 };
 
-/* The pipeline stage: checks the route's policies, sets RateLimit-Policy
- * and RateLimit on the response, and answers 429 (with Retry-After) or,
- * when Postgres cannot answer, 503. Returns 0 to go on, -1 when it
- * answered. A no-op for RATE_NONE routes and when RATE_LIMIT_ENABLED is
- * false. */
+/* The pipeline stage: queues the checks of the route's policies. Those of
+ * the write rule are deferred (db_defer): they travel with the handler's
+ * first statement and, on a refusal, raise so that it does not run; a
+ * write handler therefore does nothing outside the database before its
+ * first statement. Those of the auth rule (anonymous callers, handlers that
+ * hash passwords) run at once. Returns 0 to go on, -1 when it answered
+ * (429, or 503 when Postgres cannot count). A no-op for RATE_NONE routes
+ * and when RATE_LIMIT_ENABLED is false. */
 int ratelimit_stage(struct request *req);
+
+/* Completes the checks (sending them now if nothing carried them) and
+ * has the last word: answers 429 (with Retry-After) or 503 in place of
+ * whatever the route answered, and sets RateLimit-Policy and RateLimit.
+ * 0, or -1 when it answered. */
+int ratelimit_settle(struct request *req);
 
 /* For a limited route whose request was refused before the limiter ran
  * (415, malformed JSON, 401, 403 CSRF or role): sets RateLimit-Policy and

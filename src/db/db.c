@@ -17,13 +17,14 @@
 #define DB_STMT_MAX 384
 /* Deferred statements of one request, and statements of one round trip. */
 #define DB_MAX_DEFERRED 4
-#define DB_MAX_SENT (2 * (DB_MAX_DEFERRED + 1))
+#define DB_MAX_SENT (2 * (DB_MAX_DEFERRED + 1) + 2)
 
 struct stmt_entry {
 	uint64_t hash;
 	char *sql;        /* NULL: free slot */
 	unsigned id;      /* the statement is named "g<id>" */
 	bool prepared;    /* on the current connection */
+	bool parsing;     /* its Parse is in the round trip under way */
 };
 
 /* Worker-owned: one connection per worker process, its named statements,
@@ -56,7 +57,7 @@ void db_disconnect(void)
 	worker_conn = NULL;
 	/* Named statements die with the server session. */
 	for (int i = 0; i < DB_STMT_SLOTS; i++)
-		worker_stmts[i].prepared = false;
+		worker_stmts[i].prepared = worker_stmts[i].parsing = false;
 }
 
 void db_configure(const char *url, int connect_timeout_s, int statement_timeout_ms,
@@ -165,10 +166,12 @@ static struct stmt_entry *stmt_lookup(const char *sql)
 	return &worker_stmts[i];
 }
 
-/* One protocol step of a round trip: a Parse of a new named statement, or
- * the execution of a statement. */
+/* One protocol step of a round trip: a Parse of a new named statement, the
+ * execution of a statement, or a Sync that ends a segment (an implicit
+ * transaction). */
 struct sent {
 	struct stmt_entry *prepare;    /* a Parse: mark it prepared once it succeeds */
+	bool sync;
 	PGresult *res;                 /* the step's first result */
 };
 
@@ -184,9 +187,10 @@ static bool send_statement(PGconn *c, const char *sql, int nparams,
 	}
 	char name[16];
 	snprintf(name, sizeof name, "g%u", e->id);
-	if (!e->prepared) {
+	if (!e->prepared && !e->parsing) {
 		if (PQsendPrepare(c, name, sql, nparams, NULL) != 1)
 			return false;
+		e->parsing = true;
 		steps[(*nsteps)++] = (struct sent){ .prepare = e };
 	}
 	if (PQsendQueryPrepared(c, name, nparams, params, NULL, NULL, 0) != 1)
@@ -195,30 +199,37 @@ static bool send_statement(PGconn *c, const char *sql, int nparams,
 	return true;
 }
 
-/* Reads the results of a round trip up to its Sync: each step's first
- * result, then the NULL that ends it. False when the connection broke. */
+static bool send_sync(PGconn *c, struct sent *steps, int *nsteps)
+{
+	if (PQpipelineSync(c) != 1)
+		return false;
+	steps[(*nsteps)++] = (struct sent){ .sync = true };
+	return true;
+}
+
+/* Reads the results of a round trip: each statement's first result and
+ * the NULL that ends it, each Sync's marker. False when the connection
+ * broke. */
 static bool read_round_trip(PGconn *c, struct sent *steps, int nsteps)
 {
-	int k = 0;
-	for (;;) {
+	for (int k = 0; k < nsteps; k++) {
 		PGresult *r = PQgetResult(c);
-		if (r == NULL) {
-			if (PQstatus(c) != CONNECTION_OK || k >= nsteps)
+		if (r == NULL)
+			return false;
+		if (steps[k].sync) {
+			bool ok = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+			PQclear(r);
+			if (!ok)
 				return false;
-			k++;
 			continue;
 		}
-		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
-			PQclear(r);
-			return k == nsteps;
-		}
-		if (k < nsteps && steps[k].res == NULL)
-			steps[k].res = r;
-		else
+		steps[k].res = r;
+		while ((r = PQgetResult(c)) != NULL)
 			PQclear(r);
 		if (PQstatus(c) != CONNECTION_OK)
 			return false;
 	}
+	return true;
 }
 
 static void pqclear_fn(void *p)
@@ -277,10 +288,11 @@ static bool stale_statement(const PGresult *r)
 	    (strcmp(state, "0A000") == 0 && strstr(PQresultErrorMessage(r), "cached plan") != NULL);
 }
 
-/* One round trip: the deferred statements, then sql when it is not NULL.
- * Returns sql's status (DB_OK when there is none). */
+/* One round trip: the deferred statements, then sql when it is not NULL,
+ * in a segment of its own when separate. Returns sql's status (DB_OK when
+ * there is none). */
 static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, int nparams,
-    const char *const *params)
+    const char *const *params, bool separate)
 {
 	PGconn *c = db_connection();
 	if (c == NULL)
@@ -293,12 +305,14 @@ static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, in
 		if (!send_statement(c, d->sql, d->nparams, d->params, steps, &nsteps))
 			goto lost;
 	}
+	if (separate && worker_ndeferred > 0 && !send_sync(c, steps, &nsteps))
+		goto lost;
 	if (sql != NULL) {
 		first_own = nsteps;
 		if (!send_statement(c, sql, nparams, params, steps, &nsteps))
 			goto lost;
 	}
-	if (PQpipelineSync(c) != 1 || !read_round_trip(c, steps, nsteps))
+	if (!send_sync(c, steps, &nsteps) || !read_round_trip(c, steps, nsteps))
 		goto lost;
 
 	enum db_status own = DB_OK;
@@ -308,9 +322,12 @@ static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, in
 	for (int k = 0; k < nsteps; k++) {
 		PGresult *r = steps[k].res;
 		steps[k].res = NULL;
+		if (steps[k].sync)
+			continue;
 		if (steps[k].prepare != NULL) {
 			bool ok = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK;
 			steps[k].prepare->prepared = ok;
+			steps[k].prepare->parsing = false;
 			if (ok || r == NULL || PQresultStatus(r) == PGRES_PIPELINE_ABORTED) {
 				PQclear(r);
 			} else {
@@ -341,6 +358,10 @@ static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, in
 			*res = st == DB_OK || st == DB_ERROR ? r : NULL;
 		}
 	}
+	/* In one segment, a failure of sql rolled back what came with it. */
+	if (own == DB_ERROR && !separate)
+		for (int i = 0; i < d; i++)
+			worker_deferred[i]->undone = worker_deferred[i]->status == DB_OK;
 	worker_ndeferred = 0;
 	if (retry) {
 		/* Nothing ran: prepare everything afresh on a new session. A
@@ -350,7 +371,7 @@ static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, in
 		db_disconnect();
 		if (idle_before && d == 0) {
 			*res = NULL;
-			return round_trip(a, res, sql, nparams, params);
+			return round_trip(a, res, sql, nparams, params, separate);
 		}
 		return DB_UNAVAILABLE;
 	}
@@ -384,7 +405,7 @@ enum db_status db_exec(arena_t *a, PGresult **res, const char *sql,
 	*res = NULL;
 	if (worker_refused)
 		return DB_REFUSED;
-	return round_trip(a, res, sql, nparams, params);
+	return round_trip(a, res, sql, nparams, params, false);
 }
 
 void db_defer(struct db_deferred *d)
@@ -392,6 +413,7 @@ void db_defer(struct db_deferred *d)
 	d->sent = false;
 	d->status = DB_UNAVAILABLE;
 	d->res = NULL;
+	d->undone = false;
 	if (worker_ndeferred >= DB_MAX_DEFERRED) {
 		d->sent = true;
 		worker_refused = true;
@@ -406,7 +428,13 @@ void db_flush(arena_t *a)
 	if (worker_ndeferred == 0 || worker_refused)
 		return;
 	PGresult *none = NULL;
-	round_trip(a, &none, NULL, 0, NULL);
+	round_trip(a, &none, NULL, 0, NULL, false);
+}
+
+void db_end_refusal(void)
+{
+	worker_ndeferred = 0;
+	worker_refused = false;
 }
 
 const char *db_sqlstate(const PGresult *res)
@@ -423,7 +451,9 @@ bool db_is_unique_violation(const PGresult *res)
 enum db_status db_begin(arena_t *a)
 {
 	PGresult *r;
-	return db_exec(a, &r, "BEGIN", 0, NULL);
+	if (worker_refused)
+		return DB_REFUSED;
+	return round_trip(a, &r, "BEGIN", 0, NULL, true);
 }
 
 enum db_status db_commit(arena_t *a)
@@ -441,14 +471,14 @@ void db_rollback(void)
 		return;
 	if (PQtransactionStatus(worker_conn) == PQTRANS_IDLE)
 		return;
-	struct sent step = { 0 };
+	struct sent steps[2] = { { 0 }, { .sync = true } };
 	if (PQsendQueryParams(worker_conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
-	    PQpipelineSync(worker_conn) != 1 || !read_round_trip(worker_conn, &step, 1)) {
-		PQclear(step.res);
+	    PQpipelineSync(worker_conn) != 1 || !read_round_trip(worker_conn, steps, 2)) {
+		PQclear(steps[0].res);
 		db_disconnect();
 		return;
 	}
-	PQclear(step.res);
+	PQclear(steps[0].res);
 }
 
 void db_request_done(void)

@@ -41,8 +41,10 @@ enum db_status db_exec(arena_t *a, PGresult **res, const char *sql,
 /* A statement whose result the caller needs later: it goes out ahead of
  * the next db_exec() (or db_flush()) in the same round trip and the same
  * implicit transaction, so when it fails the statements sent with it do
- * not run, and every later one in this request answers DB_REFUSED. sql and
- * params must live until the request ends. */
+ * not run, and every later one in this request answers DB_REFUSED. Ahead
+ * of db_begin() it commits on its own instead (the transaction's fate is
+ * not its fate), and the transaction's statements are refused all the same
+ * when it failed. sql and params must live until the request ends. */
 struct db_deferred {
 	const char *sql;
 	int nparams;
@@ -50,12 +52,18 @@ struct db_deferred {
 	bool sent;
 	enum db_status status;   /* once sent */
 	PGresult *res;           /* once sent: DB_OK and DB_ERROR (arena-owned) */
+	bool undone;             /* it ran, but the statement sent with it failed,
+	                          * which rolled both back */
 };
 
 void db_defer(struct db_deferred *d);
 
 /* Sends the deferred statements now, if any are waiting. */
 void db_flush(arena_t *a);
+
+/* Lets statements run again after a deferred one failed, once its owner
+ * has answered (to read what the answer's headers need). */
+void db_end_refusal(void);
 
 /* The SQLSTATE of a failed result ("23505"), or "" */
 const char *db_sqlstate(const PGresult *res);

@@ -177,9 +177,11 @@ enum auth_outcome auth_settle(struct request *req)
 	enum gala_error e = auth_check_result(req);
 	if (e == GE_CONFLICT)
 		return AUTH_RETRY;
-	if (e != GE_OK)
-		response_replace(req, e);
-	return AUTH_SETTLED;
+	if (e == GE_OK)
+		return AUTH_SETTLED;
+	response_replace(req, e);
+	req->user = NULL;
+	return AUTH_REFUSED;
 }
 
 int auth_stage(struct request *req, enum auth_mode mode)

@@ -44,7 +44,9 @@ enum auth_mode { AUTH_DEFERRED, AUTH_EAGER };
 int auth_stage(struct request *req, enum auth_mode mode);
 
 enum auth_outcome {
-	AUTH_SETTLED,     /* the answer stands, or was replaced by 401 / 503 */
+	AUTH_SETTLED,     /* the answer stands */
+	AUTH_REFUSED,     /* the session was not valid: the answer was replaced
+	                   * (401, or 503), and req->user is NULL */
 	AUTH_RETRY,       /* the role changed: run the request again, AUTH_EAGER */
 };
 

@@ -87,25 +87,38 @@ size_t pipeline_body_limit(const struct request *req)
 	return (size_t)gala_config->max_body_bytes;
 }
 
+/* The deferred checks have the last word, the session's first: a request
+ * whose session turned out not valid, or that a stage refused before the
+ * limiter, still carries the route's RateLimit fields, from the buckets as
+ * they stand (it did not count). */
+static enum auth_outcome settle(struct request *req)
+{
+	enum auth_outcome o = auth_settle(req);
+	if (o == AUTH_RETRY)
+		return o;
+	if (o == AUTH_REFUSED || req->limits == NULL) {
+		db_end_refusal();
+		ratelimit_annotate(req);
+		return o;
+	}
+	ratelimit_settle(req);
+	return o;
+}
+
 /* Each stage either lets the request go on or leaves its answer. The
  * limiter runs after authentication because the write rule counts per
- * user; CSRF is part of auth_stage. A refusal before the limiter does not
- * count, but still carries the route's RateLimit fields. The session check
- * that auth_stage queued has the last word. */
+ * user; CSRF is part of auth_stage. The checks auth_stage and the limiter
+ * queue go out with the first statement that follows. */
 static enum auth_outcome run_stages(struct request *req, enum auth_mode mode)
 {
-	if (stage_body(req) != 0 || auth_stage(req, mode) != 0) {
-		ratelimit_annotate(req);
-		return auth_settle(req);
-	}
-	if (ratelimit_stage(req) == 0) {
+	if (stage_body(req) == 0 && auth_stage(req, mode) == 0 && ratelimit_stage(req) == 0) {
 		struct idempotency idem;
 		if (idempotency_begin(req, &idem) == 0) {
 			run_handler(req);
 			idempotency_finish(req, &idem);
 		}
 	}
-	return auth_settle(req);
+	return settle(req);
 }
 
 void pipeline_run(struct request *req, const struct route *table, size_t n)
@@ -134,6 +147,7 @@ void pipeline_run(struct request *req, const struct route *table, size_t n)
 		 * the rest: nothing of the first run reached the database. */
 		db_request_done();
 		req->resp = (struct response){ 0 };
+		req->limits = NULL;
 		run_stages(req, AUTH_EAGER);
 	}
 }

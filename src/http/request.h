@@ -17,6 +17,7 @@
 
 struct route;
 struct auth_user;
+struct ratelimit_state;
 
 struct response_header {
 	const char *name;
@@ -53,6 +54,7 @@ struct request {
 	const char *path_params[REQUEST_MAX_PATH_PARAMS];
 	int npath_params;
 	struct auth_user *user;      /* the authenticated caller, or NULL */
+	struct ratelimit_state *limits;  /* the limiter's checks, or NULL */
 	const char *log_user_id;     /* for the access log */
 	long long started_us;
 	struct response resp;

@@ -335,6 +335,34 @@ START_TEST(deferred_statement_guards_what_travels_with_it)
 		ck_assert_int_eq(db_exec(a, &r, "INSERT INTO t VALUES (3)", 0, NULL), DB_REFUSED);
 		db_request_done();
 
+		/* When the statement it travelled with fails, both are rolled
+		 * back, and the deferred one says so; ahead of BEGIN it commits
+		 * on its own. */
+		const char *five[] = { "5" }, *six[] = { "6" };
+		d = (struct db_deferred){ .sql = "INSERT INTO t VALUES ($1::int)", .nparams = 1,
+			.params = five };
+		db_defer(&d);
+		ck_assert_int_eq(db_exec(a, &r, "SELECT 1 / $1::int", 1, bad), DB_ERROR);
+		ck_assert_int_eq(d.status, DB_OK);
+		ck_assert(d.undone);
+		db_request_done();
+		d = (struct db_deferred){ .sql = "INSERT INTO t VALUES ($1::int)", .nparams = 1,
+			.params = six };
+		db_defer(&d);
+		ck_assert_int_eq(db_begin(a), DB_OK);
+		ck_assert_int_eq(db_exec(a, &r, "SELECT 1 / $1::int", 1, bad), DB_ERROR);
+		ck_assert(!d.undone);
+		db_request_done();
+
+		/* One statement twice in a round trip, on a session that has
+		 * not prepared it yet. */
+		db_disconnect();
+		d = (struct db_deferred){ .sql = "SELECT 1 / $1::int", .nparams = 1, .params = ok };
+		db_defer(&d);
+		ck_assert_int_eq(db_exec(a, &r, "SELECT 1 / $1::int", 1, ok), DB_OK);
+		ck_assert_int_eq(d.status, DB_OK);
+		db_request_done();
+
 		/* Flushed alone, when no statement comes. */
 		d = (struct db_deferred){ .sql = "SELECT 1 / $1::int", .nparams = 1, .params = ok };
 		db_defer(&d);
@@ -343,7 +371,7 @@ START_TEST(deferred_statement_guards_what_travels_with_it)
 		db_request_done();
 		char *rows = test_db_value(c, "SELECT string_agg(a::text, ',' ORDER BY a) FROM t",
 		    0, NULL);
-		ck_assert_str_eq(rows, "1");
+		ck_assert_str_eq(rows, "1,6");
 		free(rows);
 		PQclear(PQexec(c, "TRUNCATE t"));
 		db_disconnect();
