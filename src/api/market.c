@@ -37,16 +37,6 @@ const char *market_path_id(struct request *req)
 	return id;
 }
 
-bool market_require_verified(struct request *req)
-{
-	const struct auth_profile *me = auth_profile(req);
-	if (me != NULL && me->email_verified)
-		return true;
-	/* Without a profile the session check failed: the pipeline answers. */
-	http_respond_error(req, me ? GE_EMAIL_NOT_VERIFIED : GE_DB_UNAVAILABLE, NULL, NULL);
-	return false;
-}
-
 bool market_field_null(const struct request *req, const char *name)
 {
 	return req->json != NULL &&

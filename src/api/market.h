@@ -45,10 +45,6 @@ void market_respond_error(struct request *req, enum gala_error e, const struct m
  * object, so the request is answered 404 and NULL returned. */
 const char *market_path_id(struct request *req);
 
-/* Answers 403 email_not_verified and returns false unless the caller has
- * verified their email address. */
-bool market_require_verified(struct request *req);
-
 /* True when the body has name with a JSON null (PATCH: clear the field). */
 bool market_field_null(const struct request *req, const char *name);
 

@@ -74,14 +74,17 @@ static const char *request_token(struct request *req, bool *from_cookie, bool *m
  * with it (schema/0007_session_check.sql). A user row Gala never deletes;
  * were one deleted by hand, the check finds no row and the request is
  * refused all the same (401), though a statement sent with it has run.
- * $4 NULL skips the role comparison (the account's role is then taken). */
+ * $4 NULL skips the role comparison (the account's role is then taken);
+ * $5 true refuses an unverified email (GA403, the routes of ROUTE_VERIFIED). */
 #define SESSION_CHECK_SQL "SELECT u.email, u.full_name, u.role, u.email_verified, " \
 	SQL_TS("u.created_at") ", CASE " \
 	"WHEN u.token_version <> $3::bigint " \
 	"OR EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2::uuid) " \
 	"THEN gala_raise('GA401', 'the session is not valid') " \
 	"WHEN $4::text IS NOT NULL AND u.role <> $4::text " \
-	"THEN gala_raise('GA409', 'the role of the account changed') END " \
+	"THEN gala_raise('GA409', 'the role of the account changed') " \
+	"WHEN $5::boolean AND NOT u.email_verified " \
+	"THEN gala_raise('GA403', 'the email address is not verified') END " \
 	"FROM users u WHERE u.id = $1::uuid"
 
 static enum gala_error auth_check_result(struct request *req);
@@ -112,7 +115,8 @@ static int auth_start_session(struct request *req, const char *token, bool from_
 	u->check_params[1] = u->claims.jti;
 	u->check_params[2] = u->version;
 	u->check_params[3] = mode == AUTH_DEFERRED ? u->claims.role : NULL;
-	u->check = (struct db_deferred){ .sql = SESSION_CHECK_SQL, .nparams = 4,
+	u->check_params[4] = req->route->flags & ROUTE_VERIFIED ? "true" : "false";
+	u->check = (struct db_deferred){ .sql = SESSION_CHECK_SQL, .nparams = 5,
 		.params = u->check_params };
 	db_defer(&u->check);
 	req->user = u;
@@ -145,6 +149,8 @@ static enum gala_error auth_check_result(struct request *req)
 			return GE_INVALID_TOKEN;
 		if (strcmp(db_sqlstate(res), "GA409") == 0)
 			return GE_CONFLICT;
+		if (strcmp(db_sqlstate(res), "GA403") == 0)
+			return GE_EMAIL_NOT_VERIFIED;
 		return GE_INTERNAL;
 	case DB_UNAVAILABLE:
 	case DB_REFUSED:
@@ -180,7 +186,8 @@ enum auth_outcome auth_settle(struct request *req)
 	if (e == GE_OK)
 		return AUTH_SETTLED;
 	response_replace(req, e);
-	req->user = NULL;
+	if (e != GE_EMAIL_NOT_VERIFIED)
+		req->user = NULL;
 	return AUTH_REFUSED;
 }
 

@@ -30,7 +30,7 @@ struct auth_user {
 	bool from_cookie;
 	/* The session check and what it read: use auth_profile(). */
 	struct db_deferred check;
-	const char *check_params[4];
+	const char *check_params[5];
 	char version[24];
 	bool checked;
 	struct auth_profile profile;
@@ -45,8 +45,9 @@ int auth_stage(struct request *req, enum auth_mode mode);
 
 enum auth_outcome {
 	AUTH_SETTLED,     /* the answer stands */
-	AUTH_REFUSED,     /* the session was not valid: the answer was replaced
-	                   * (401, or 503), and req->user is NULL */
+	AUTH_REFUSED,     /* the answer was replaced: 403 for an unverified
+	                   * email on a ROUTE_VERIFIED route, else the session
+	                   * was not valid (401, or 503) and req->user is NULL */
 	AUTH_RETRY,       /* the role changed: run the request again, AUTH_EAGER */
 };
 

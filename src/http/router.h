@@ -28,6 +28,8 @@ enum rate_rule {
 /* route.flags */
 #define ROUTE_RAW_BODY    0x1u   /* the handler gets the raw body, unparsed */
 #define ROUTE_IDEMPOTENT  0x2u   /* Idempotency-Key honoured */
+#define ROUTE_VERIFIED    0x4u   /* the caller's email must be verified (403
+                                  * email_not_verified), asked by the session check */
 
 typedef void (*route_handler)(struct request *req);
 
