@@ -300,17 +300,21 @@ struct ratelimit_state {
 	int answer;
 };
 
-int ratelimit_stage(struct request *req)
+void ratelimit_stage(struct request *req)
 {
 	if (req->route->rate == RATE_NONE || !gala_config->rate_limit_enabled)
-		return 0;
+		return;
 	struct ratelimit_check checks[2];
 	struct ratelimit_state *s = arena_calloc(req->arena, 1, sizeof *s);
 	s->n = route_checks(req, checks);
 	for (size_t i = 0; i < s->n; i++)
 		pending_queue(&s->pending[i], checks[i].key, checks[i].policy, &checks[i].quota);
 	req->limits = s;
-	if (req->route->rate == RATE_WRITE)
+}
+
+int ratelimit_gate(struct request *req)
+{
+	if (req->limits == NULL || req->route->rate == RATE_WRITE)
 		return 0;
 	return ratelimit_settle(req);
 }

@@ -41,15 +41,18 @@ struct ratelimit_result {
 	long long ahead_us;    /* tat - now after the check, >= 0 */
 };
 
-/* The pipeline stage: queues the checks of the route's policies. Those of
- * the write rule are deferred (db_defer): they travel with the handler's
- * first statement and, on a refusal, raise so that it does not run; a
- * write handler therefore does nothing outside the database before its
- * first statement. Those of the auth rule (anonymous callers, handlers that
- * hash passwords) run at once. Returns 0 to go on, -1 when it answered
- * (429, or 503 when Postgres cannot count). A no-op for RATE_NONE routes
- * and when RATE_LIMIT_ENABLED is false. */
-int ratelimit_stage(struct request *req);
+/* The pipeline stage: queues the checks of the route's policies as
+ * deferred statements (db_defer) that raise on a refusal, so that what
+ * travels with them does not run: the idempotency claim, and for the write
+ * rule the handler's first statement too (a write handler therefore does
+ * nothing outside the database before its first statement). A no-op for
+ * RATE_NONE routes and when RATE_LIMIT_ENABLED is false. */
+void ratelimit_stage(struct request *req);
+
+/* Before the handler: the checks of the auth rule (anonymous callers,
+ * handlers that hash passwords) are settled now. 0 to go on, -1 when it
+ * answered (429, or 503 when Postgres cannot count). */
+int ratelimit_gate(struct request *req);
 
 /* Completes the checks (sending them now if nothing carried them) and
  * has the last word: answers 429 (with Retry-After) or 503 in place of

@@ -111,10 +111,12 @@ static enum auth_outcome settle(struct request *req)
  * queue go out with the first statement that follows. */
 static enum auth_outcome run_stages(struct request *req, enum auth_mode mode)
 {
-	if (stage_body(req) == 0 && auth_stage(req, mode) == 0 && ratelimit_stage(req) == 0) {
+	if (stage_body(req) == 0 && auth_stage(req, mode) == 0) {
+		ratelimit_stage(req);
 		struct idempotency idem;
 		if (idempotency_begin(req, &idem) == 0) {
-			run_handler(req);
+			if (ratelimit_gate(req) == 0)
+				run_handler(req);
 			idempotency_finish(req, &idem);
 		}
 	}
