@@ -40,6 +40,7 @@ static unsigned worker_nstmts;
 static struct db_deferred *worker_deferred[DB_MAX_DEFERRED];
 static int worker_ndeferred;
 static bool worker_refused;
+static bool worker_retrying;     /* a round trip is being sent again, once */
 
 static void stmts_forget(void)
 {
@@ -298,6 +299,7 @@ static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, in
 	if (c == NULL)
 		goto unavailable;
 	bool idle_before = PQtransactionStatus(c) == PQTRANS_IDLE;
+	int ndeferred = worker_ndeferred;
 	struct sent steps[DB_MAX_SENT] = { 0 };
 	int nsteps = 0, first_own = -1;
 	for (int i = 0; i < worker_ndeferred; i++) {
@@ -364,16 +366,25 @@ static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, in
 			worker_deferred[i]->undone = worker_deferred[i]->status == DB_OK;
 	worker_ndeferred = 0;
 	if (retry) {
-		/* Nothing ran: prepare everything afresh on a new session. A
-		 * statement inside a transaction cannot be retried (the
-		 * transaction is lost with the session). */
+		/* The segment failed, so nothing of it stayed: send it again,
+		 * prepared afresh on a new session. Not inside a transaction
+		 * (lost with the session), nor after a segment of its own that
+		 * may have committed. */
 		stmts_forget();
 		db_disconnect();
-		if (idle_before && d == 0) {
-			*res = NULL;
-			return round_trip(a, res, sql, nparams, params, separate);
-		}
-		return DB_UNAVAILABLE;
+		if (!idle_before || (separate && ndeferred > 0) || worker_retrying)
+			return DB_UNAVAILABLE;
+		for (int i = 0; i < ndeferred; i++)
+			*worker_deferred[i] = (struct db_deferred){ .sql = worker_deferred[i]->sql,
+				.nparams = worker_deferred[i]->nparams,
+				.params = worker_deferred[i]->params, .status = DB_UNAVAILABLE };
+		worker_ndeferred = ndeferred;
+		worker_refused = false;
+		*res = NULL;
+		worker_retrying = true;
+		enum db_status again = round_trip(a, res, sql, nparams, params, separate);
+		worker_retrying = false;
+		return again;
 	}
 	if (own == DB_OK && worker_refused && first_own >= 0)
 		own = DB_REFUSED;

@@ -297,6 +297,15 @@ START_TEST(prepared_statement_survives_a_table_change)
 	ck_assert_int_eq(db_exec(a, &r, "SELECT * FROM t", 0, NULL), DB_OK);
 	ck_assert_int_eq(PQnfields(r), 2);
 	ck_assert_str_eq(db_value(r, 0, 1), "2");
+	/* Stale as a deferred statement: the round trip is sent again. */
+	PQclear(PQexec(c, "ALTER TABLE t ADD COLUMN c int DEFAULT 3"));
+	struct db_deferred d = { .sql = "SELECT * FROM t" };
+	db_defer(&d);
+	ck_assert_int_eq(db_exec(a, &r, "SELECT 42", 0, NULL), DB_OK);
+	ck_assert_str_eq(db_value(r, 0, 0), "42");
+	ck_assert_int_eq(d.status, DB_OK);
+	ck_assert_int_eq(PQnfields(d.res), 3);
+	db_request_done();
 	PQfinish(c);
 	db_request_done();
 	db_disconnect();
