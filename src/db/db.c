@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/calendar.h"
 #include "core/log.h"
 
 /* Named statements a connection keeps; past that, statements go unnamed
@@ -518,52 +519,8 @@ long long db_int(const PGresult *res, int row, int col)
 	return v != NULL ? strtoll(v, NULL, 10) : 0;
 }
 
-/* Howard Hinnant's days_from_civil inverse: the proleptic Gregorian date
- * of a day count since 1970-01-01. */
-static void civil_from_days(long long z, long long *y, unsigned *m, unsigned *d)
-{
-	z += 719468;
-	long long era = (z >= 0 ? z : z - 146096) / 146097;
-	unsigned doe = (unsigned)(z - era * 146097);
-	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	unsigned mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (long long)yoe + era * 400 + (*m <= 2);
-}
-
 const char *db_time(const PGresult *res, int row, int col, char out[DB_TIME_LEN])
 {
 	const char *v = db_value(res, row, col);
-	if (v == NULL)
-		return NULL;
-	long long t = strtoll(v, NULL, 10);
-	long long days = t / 86400, secs = t % 86400;
-	if (secs < 0) {
-		secs += 86400;
-		days--;
-	}
-	long long y;
-	unsigned m, d;
-	civil_from_days(days, &y, &m, &d);
-	if (y < 0 || y > 9999) {
-		snprintf(out, DB_TIME_LEN, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ", y, m, d,
-		    secs / 3600, secs / 60 % 60, secs % 60);
-		return out;
-	}
-	/* Every response carries several of these: no printf. */
-	const unsigned f[] = { (unsigned)y, m, d, (unsigned)(secs / 3600),
-		(unsigned)(secs / 60 % 60), (unsigned)(secs % 60) };
-	static const char seps[] = "--T::Z";
-	char *o = out;
-	*o++ = (char)('0' + f[0] / 1000);
-	*o++ = (char)('0' + f[0] / 100 % 10);
-	for (int i = 0; i < 6; i++) {
-		*o++ = (char)('0' + f[i] / 10 % 10);
-		*o++ = (char)('0' + f[i] % 10);
-		*o++ = seps[i];
-	}
-	*o = '\0';
-	return out;
+	return v != NULL ? calendar_rfc3339(strtoll(v, NULL, 10), out) : NULL;
 }

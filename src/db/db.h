@@ -13,6 +13,7 @@
 #include <libpq-fe.h>
 
 #include "core/arena.h"
+#include "core/calendar.h"
 
 enum db_status {
 	DB_OK = 0,
@@ -88,7 +89,7 @@ bool db_bool(const PGresult *res, int row, int col);
 long long db_int(const PGresult *res, int row, int col);
 /* An SQL_TS() column as RFC 3339 UTC text ("2026-12-03T13:25:01Z") in out,
  * or NULL for SQL NULL. */
-#define DB_TIME_LEN 64
+#define DB_TIME_LEN CALENDAR_RFC3339_LEN
 const char *db_time(const PGresult *res, int row, int col, char out[DB_TIME_LEN]);
 
 #endif

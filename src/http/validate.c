@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/calendar.h"
 #include "core/crypto.h"
 #include "http/response.h"
 
@@ -320,31 +321,6 @@ static bool leap_year(long long y)
 	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-/* Days from 1970-01-01 to y-m-d and back, proleptic Gregorian (Howard
- * Hinnant's days_from_civil and civil_from_days). */
-static long long days_from_civil(long long y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	long long era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (long long)doe - 719468;
-}
-
-static void civil_from_days(long long z, long long *y, unsigned *m, unsigned *d)
-{
-	z += 719468;
-	long long era = (z >= 0 ? z : z - 146096) / 146097;
-	unsigned doe = (unsigned)(z - era * 146097);
-	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	unsigned mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (long long)yoe + era * 400 + (*m <= 2);
-}
-
 int rfc3339_to_unix(const char *s, long long *epoch)
 {
 	static const unsigned char mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
@@ -360,7 +336,7 @@ int rfc3339_to_unix(const char *s, long long *epoch)
 	long long offset = 0;
 	if (*p == '+' || *p == '-')
 		offset = (digits_at(p + 1, 2) * 3600LL + digits_at(p + 4, 2) * 60LL) * (*p == '-' ? -1 : 1);
-	*epoch = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+	*epoch = calendar_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
 	    digits_at(s + 11, 2) * 3600LL + digits_at(s + 14, 2) * 60LL + digits_at(s + 17, 2) - offset;
 	return 0;
 }
@@ -378,7 +354,7 @@ const char *rfc3339_to_utc(arena_t *a, const char *s)
 	long long days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
 	long long sec = t - days * 86400, year;
 	unsigned month, day;
-	civil_from_days(days, &year, &month, &day);
+	calendar_civil_from_days(days, &year, &month, &day);
 	if (year < 1 || year > 9999)
 		return NULL;
 	return arena_printf(a, "%04lld-%02u-%02uT%02lld:%02lld:%02lld%s%.*sZ", year, month, day,

@@ -305,7 +305,6 @@ START_TEST(prepared_statement_survives_a_table_change)
 	ck_assert_str_eq(db_value(r, 0, 0), "42");
 	ck_assert_int_eq(d.status, DB_OK);
 	ck_assert_int_eq(PQnfields(d.res), 3);
-	db_request_done();
 	PQfinish(c);
 	db_request_done();
 	db_disconnect();
