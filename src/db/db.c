@@ -290,11 +290,11 @@ static bool stale_statement(const PGresult *r)
 	    (strcmp(state, "0A000") == 0 && strstr(PQresultErrorMessage(r), "cached plan") != NULL);
 }
 
-/* One round trip: the deferred statements, then sql when it is not NULL,
- * in a segment of its own when separate. Returns sql's status (DB_OK when
- * there is none). */
+/* One round trip, one segment (one Sync, so that a pooler in transaction
+ * mode sees one transaction): the deferred statements, then sql when it is
+ * not NULL. Returns sql's status (DB_OK when there is none). */
 static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, int nparams,
-    const char *const *params, bool separate)
+    const char *const *params)
 {
 	PGconn *c = db_connection();
 	if (c == NULL)
@@ -308,8 +308,6 @@ static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, in
 		if (!send_statement(c, d->sql, d->nparams, d->params, steps, &nsteps))
 			goto lost;
 	}
-	if (separate && worker_ndeferred > 0 && !send_sync(c, steps, &nsteps))
-		goto lost;
 	if (sql != NULL) {
 		first_own = nsteps;
 		if (!send_statement(c, sql, nparams, params, steps, &nsteps))
@@ -361,19 +359,18 @@ static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, in
 			*res = st == DB_OK || st == DB_ERROR ? r : NULL;
 		}
 	}
-	/* In one segment, a failure of sql rolled back what came with it. */
-	if (own == DB_ERROR && !separate)
+	/* A failure of sql rolled back what came with it. */
+	if (own == DB_ERROR)
 		for (int i = 0; i < d; i++)
 			worker_deferred[i]->undone = worker_deferred[i]->status == DB_OK;
 	worker_ndeferred = 0;
 	if (retry) {
 		/* The segment failed, so nothing of it stayed: send it again,
 		 * prepared afresh on a new session. Not inside a transaction
-		 * (lost with the session), nor after a segment of its own that
-		 * may have committed. */
+		 * (lost with the session). */
 		stmts_forget();
 		db_disconnect();
-		if (!idle_before || (separate && ndeferred > 0) || worker_retrying)
+		if (!idle_before || worker_retrying)
 			return DB_UNAVAILABLE;
 		for (int i = 0; i < ndeferred; i++)
 			*worker_deferred[i] = (struct db_deferred){ .sql = worker_deferred[i]->sql,
@@ -383,7 +380,7 @@ static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, in
 		worker_refused = false;
 		*res = NULL;
 		worker_retrying = true;
-		enum db_status again = round_trip(a, res, sql, nparams, params, separate);
+		enum db_status again = round_trip(a, res, sql, nparams, params);
 		worker_retrying = false;
 		return again;
 	}
@@ -417,7 +414,7 @@ enum db_status db_exec(arena_t *a, PGresult **res, const char *sql,
 	*res = NULL;
 	if (worker_refused)
 		return DB_REFUSED;
-	return round_trip(a, res, sql, nparams, params, false);
+	return round_trip(a, res, sql, nparams, params);
 }
 
 void db_defer(struct db_deferred *d)
@@ -440,7 +437,7 @@ void db_flush(arena_t *a)
 	if (worker_ndeferred == 0 || worker_refused)
 		return;
 	PGresult *none = NULL;
-	round_trip(a, &none, NULL, 0, NULL, false);
+	round_trip(a, &none, NULL, 0, NULL);
 }
 
 void db_end_refusal(void)
@@ -460,12 +457,13 @@ bool db_is_unique_violation(const PGresult *res)
 	return strcmp(db_sqlstate(res), "23505") == 0;
 }
 
+/* The deferred statements go first, on their own: their fate is not the
+ * transaction's (a limiter count stays when the transaction rolls back). */
 enum db_status db_begin(arena_t *a)
 {
 	PGresult *r;
-	if (worker_refused)
-		return DB_REFUSED;
-	return round_trip(a, &r, "BEGIN", 0, NULL, true);
+	db_flush(a);
+	return db_exec(a, &r, "BEGIN", 0, NULL);
 }
 
 enum db_status db_commit(arena_t *a)

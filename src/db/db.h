@@ -43,9 +43,8 @@ enum db_status db_exec(arena_t *a, PGresult **res, const char *sql,
  * the next db_exec() (or db_flush()) in the same round trip and the same
  * implicit transaction, so when it fails the statements sent with it do
  * not run, and every later one in this request answers DB_REFUSED. Ahead
- * of db_begin() it commits on its own instead (the transaction's fate is
- * not its fate), and the transaction's statements are refused all the same
- * when it failed. sql and params must live until the request ends. */
+ * of db_begin() it is sent on its own first (the transaction's fate is not
+ * its fate). sql and params must live until the request ends. */
 struct db_deferred {
 	const char *sql;
 	int nparams;
