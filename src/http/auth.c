@@ -132,7 +132,7 @@ static int auth_start_session(struct request *req, const char *token, bool from_
 
 /* The outcome of the session check, sending it first if it still waits:
  * GE_OK (the profile is filled), GE_INVALID_TOKEN, GE_CONFLICT (the role
- * changed), GE_DB_UNAVAILABLE or GE_INTERNAL. */
+ * changed), GE_EMAIL_NOT_VERIFIED, GE_DB_UNAVAILABLE or GE_INTERNAL. */
 static enum gala_error auth_check_result(struct request *req)
 {
 	struct auth_user *u = req->user;
