@@ -141,25 +141,33 @@ enum gala_error events_list(struct request *req, const char *owner_id, int limit
 	char lim[16], off[16];
 	snprintf(lim, sizeof lim, "%d", limit);
 	snprintf(off, sizeof off, "%d", offset);
-	/* The total and the page in one statement, so that they agree; the
-	 * LEFT JOIN keeps one row with the total when the page is empty. */
+	/* Every row carries the total beside its event, both from one snapshot,
+	 * so that they agree. A page past the end has no row to carry it: then
+	 * the second statement answers, whose LEFT JOIN keeps one row with the
+	 * total (the first form costs Postgres less when there are rows). */
+	static const char *const page_sql[2][2] = {
+		{ "SELECT (SELECT count(*) FROM events), " EVENT_COLUMNS " FROM events e "
+		  "ORDER BY e.created_at DESC, e.id DESC LIMIT $1::int OFFSET $2::int",
+		  "SELECT t.total, " EVENT_COLUMNS " FROM (SELECT count(*) AS total FROM events) t "
+		  "LEFT JOIN LATERAL (SELECT * FROM events "
+		  "ORDER BY created_at DESC, id DESC LIMIT $1::int OFFSET $2::int) e ON true "
+		  "ORDER BY e.created_at DESC, e.id DESC" },
+		{ "SELECT (SELECT count(*) FROM events WHERE owner_id = $1), " EVENT_COLUMNS
+		  " FROM events e WHERE e.owner_id = $1 "
+		  "ORDER BY e.created_at DESC, e.id DESC LIMIT $2::int OFFSET $3::int",
+		  "SELECT t.total, " EVENT_COLUMNS " FROM "
+		  "(SELECT count(*) AS total FROM events WHERE owner_id = $1) t "
+		  "LEFT JOIN LATERAL (SELECT * FROM events WHERE owner_id = $1 "
+		  "ORDER BY created_at DESC, id DESC LIMIT $2::int OFFSET $3::int) e ON true "
+		  "ORDER BY e.created_at DESC, e.id DESC" },
+	};
+	int scope = owner_id != NULL;
+	const char *p[] = { owner_id, lim, off };
+	const char *const *params = scope ? p : p + 1;
 	PGresult *rows;
-	enum db_status st;
-	if (owner_id != NULL) {
-		const char *p[] = { owner_id, lim, off };
-		st = db_exec(a, &rows, "SELECT t.total, " EVENT_COLUMNS " FROM "
-		    "(SELECT count(*) AS total FROM events WHERE owner_id = $1) t "
-		    "LEFT JOIN LATERAL (SELECT * FROM events WHERE owner_id = $1 "
-		    "ORDER BY created_at DESC, id DESC LIMIT $2::int OFFSET $3::int) e ON true "
-		    "ORDER BY e.created_at DESC, e.id DESC", 3, p);
-	} else {
-		const char *p[] = { lim, off };
-		st = db_exec(a, &rows, "SELECT t.total, " EVENT_COLUMNS " FROM "
-		    "(SELECT count(*) AS total FROM events) t "
-		    "LEFT JOIN LATERAL (SELECT * FROM events "
-		    "ORDER BY created_at DESC, id DESC LIMIT $1::int OFFSET $2::int) e ON true "
-		    "ORDER BY e.created_at DESC, e.id DESC", 2, p);
-	}
+	enum db_status st = db_exec(a, &rows, page_sql[scope][0], 2 + scope, params);
+	if (st == DB_OK && PQntuples(rows) == 0)
+		st = db_exec(a, &rows, page_sql[scope][1], 2 + scope, params);
 	if (st != DB_OK)
 		return db_err(st);
 	cJSON *items = cJSON_CreateArray();

@@ -782,6 +782,21 @@ START_TEST(lists_page_filter_and_keep_order)
 	l = fx_expect(200, "GET", path, &cust, NULL);
 	ck_assert_int_eq(cJSON_GetObjectItem(l, "total")->valueint, 2);
 	cJSON_Delete(l);
+	/* A page past the end still says how many there are. */
+	l = fx_expect(200, "GET", "/api/events?offset=5", &cust, NULL);
+	ck_assert_int_eq(cJSON_GetObjectItem(l, "total")->valueint, 2);
+	ck_assert_int_eq(cJSON_GetObjectItem(l, "offset")->valueint, 5);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(l, "items")), 0);
+	cJSON_Delete(l);
+	l = fx_expect(200, "GET", "/api/events?offset=1&limit=5", &cust, NULL);
+	ck_assert_int_eq(cJSON_GetObjectItem(l, "total")->valueint, 2);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(l, "items")), 1);
+	ck_assert_str_eq(fx_str(cJSON_GetArrayItem(cJSON_GetObjectItem(l, "items"), 0), "id"), e1);
+	cJSON_Delete(l);
+	l = fx_expect(200, "GET", "/api/events", &provs[3], NULL);
+	ck_assert_int_eq(cJSON_GetObjectItem(l, "total")->valueint, 0);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(l, "items")), 0);
+	cJSON_Delete(l);
 
 	/* bookings of an event: the owner sees all, a provider its own */
 	char *p0 = fx_provider_of(&provs[0]), *p1 = fx_provider_of(&provs[1]);
