@@ -216,6 +216,28 @@ START_TEST(roles_and_verification)
 	free(fx_booking(&cust, event, provider, 100));
 	free(event);
 	free(provider);
+
+	/* A revoked token: the session check travels with the create's
+	 * INSERT and the limiter's count, and its failure keeps both from
+	 * happening. */
+	PGconn *c = test_db_superuser();
+	const char *who[] = { cust.id };
+	char *before = test_db_value(c, "SELECT count(*) FROM events WHERE owner_id = $1", 1, who);
+	cJSON_Delete(fx_expect(204, "POST", "/api/auth/logout", &cust, NULL));
+	char *bucket = test_db_value(c, "SELECT coalesce((SELECT tat::text FROM rate_limits "
+	    "WHERE key = 'write:user:' || $1), 'none')", 1, who);
+	snprintf(body, sizeof body, "{\"title\":\"T\",\"starts_at\":\"%s\"}", starts);
+	fx_expect_error(401, "invalid_token", NULL, "POST", "/api/events", &cust, body);
+	char *after = test_db_value(c, "SELECT count(*) FROM events WHERE owner_id = $1", 1, who);
+	char *bucket_after = test_db_value(c, "SELECT coalesce((SELECT tat::text FROM rate_limits "
+	    "WHERE key = 'write:user:' || $1), 'none')", 1, who);
+	ck_assert_str_eq(after, before);
+	ck_assert_str_eq(bucket_after, bucket);
+	PQfinish(c);
+	free(before);
+	free(after);
+	free(bucket);
+	free(bucket_after);
 }
 END_TEST
 
