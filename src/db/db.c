@@ -74,6 +74,11 @@ void db_configure(const char *url, int connect_timeout_s, int statement_timeout_
 	worker_prepare = prepared_statements;
 }
 
+bool db_prepares_statements(void)
+{
+	return worker_prepare;
+}
+
 static void db_notice_ignore(void *arg, const char *message)
 {
 	(void)arg;

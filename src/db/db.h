@@ -33,6 +33,10 @@ PGconn *db_connection(void);
 
 void db_disconnect(void);
 
+/* Whether statements are prepared once per connection (the setting), or
+ * sent unnamed and so planned on every execution. */
+bool db_prepares_statements(void);
+
 /* Runs one parameterized statement (and, first, any deferred ones). *res
  * is set (and owned by the arena) for DB_OK and DB_ERROR; NULL otherwise.
  * Params are text; a NULL entry is SQL NULL. */

@@ -87,6 +87,12 @@ static const char *request_token(struct request *req, bool *from_cookie, bool *m
 	"THEN gala_raise('GA403', 'the email address is not verified') END " \
 	"FROM users u WHERE u.id = $1::uuid"
 
+/* The same check as a function (schema/0008_session_check_function.sql),
+ * for unnamed statements: its query is planned once per session, where an
+ * unnamed SESSION_CHECK_SQL would be planned on every request. */
+#define SESSION_CHECK_CALL_SQL "SELECT * FROM gala_session_check(" \
+	"$1::uuid, $2::uuid, $3::bigint, $4::text, $5::boolean)"
+
 static enum gala_error auth_check_result(struct request *req);
 
 static void response_replace(struct request *req, enum gala_error e)
@@ -116,7 +122,9 @@ static int auth_start_session(struct request *req, const char *token, bool from_
 	u->check_params[2] = u->version;
 	u->check_params[3] = mode == AUTH_DEFERRED ? u->claims.role : NULL;
 	u->check_params[4] = req->route->flags & ROUTE_VERIFIED ? "true" : "false";
-	u->check = (struct db_deferred){ .sql = SESSION_CHECK_SQL, .nparams = 5,
+	u->check = (struct db_deferred){
+		.sql = db_prepares_statements() ? SESSION_CHECK_SQL : SESSION_CHECK_CALL_SQL,
+		.nparams = 5,
 		.params = u->check_params };
 	db_defer(&u->check);
 	req->user = u;
