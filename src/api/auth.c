@@ -23,7 +23,7 @@ static void set_session_cookie(struct request *req, const char *token, long max_
 	    token, max_age));
 }
 
-static void respond_session(struct request *req, int status, struct session *s)
+static void respond_session(struct request *req, int status, struct issued_session *s)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddItemToObject(o, "user", s->user);
@@ -61,8 +61,8 @@ void api_auth_register(struct request *req)
 	const char *role = v_enum(&v, "role", false, roles);
 	if (v.failed)
 		return;
-	struct session s = { 0 };
-	enum gala_error e = accounts_register(req, email, password, name, role ? role : "customer", &s);
+	struct issued_session s = { 0 };
+	enum gala_error e = accounts_register(&req->cx, email, password, name, role ? role : "customer", &s);
 	if (e != GE_OK) {
 		respond_failure(req, e);
 		return;
@@ -80,8 +80,8 @@ void api_auth_login(struct request *req)
 	const char *password = v_string(&v, "password", true, 1, 4096, false);
 	if (v.failed)
 		return;
-	struct session s = { 0 };
-	enum gala_error e = accounts_login(req, email, password, &s);
+	struct issued_session s = { 0 };
+	enum gala_error e = accounts_login(&req->cx, email, password, &s);
 	if (e != GE_OK) {
 		respond_failure(req, e);
 		return;
@@ -99,7 +99,7 @@ void api_auth_verify_email(struct request *req)
 	const char *otp = v_string(&v, "otp", true, 1, 32, true);
 	if (v.failed)
 		return;
-	enum gala_error e = accounts_verify_email(req, email, otp);
+	enum gala_error e = accounts_verify_email(&req->cx, email, otp);
 	if (e != GE_OK) {
 		respond_failure(req, e);
 		return;
@@ -119,7 +119,7 @@ void api_auth_resend_verification(struct request *req)
 	if (v.failed)
 		return;
 	bool verified;
-	enum gala_error e = accounts_resend_verification(req, email, &verified);
+	enum gala_error e = accounts_resend_verification(&req->cx, email, &verified);
 	if (e != GE_OK) {
 		respond_failure(req, e);
 		return;
@@ -144,7 +144,7 @@ void api_auth_forgot_password(struct request *req)
 	const char *email = v_string(&v, "email", true, 1, 254, true);
 	if (v.failed)
 		return;
-	enum gala_error e = accounts_forgot_password(req, email);
+	enum gala_error e = accounts_forgot_password(&req->cx, email);
 	if (e != GE_OK) {
 		respond_failure(req, e);
 		return;
@@ -165,7 +165,7 @@ void api_auth_reset_password(struct request *req)
 	const char *password = v_new_password(&v, "new_password");
 	if (v.failed)
 		return;
-	enum gala_error e = accounts_reset_password(req, token, password);
+	enum gala_error e = accounts_reset_password(&req->cx, token, password);
 	if (e != GE_OK) {
 		respond_failure(req, e);
 		return;
@@ -178,7 +178,7 @@ void api_auth_reset_password(struct request *req)
 
 void api_auth_me(struct request *req)
 {
-	cJSON *user = auth_user_json(req);
+	cJSON *user = session_user_json(req->cx.caller);
 	if (user == NULL) {
 		http_respond_error(req, GE_DB_UNAVAILABLE, NULL, NULL);
 		return;
@@ -196,7 +196,7 @@ static void clear_cookie(struct request *req)
 
 void api_auth_logout(struct request *req)
 {
-	enum gala_error e = accounts_logout(req);
+	enum gala_error e = accounts_logout(&req->cx);
 	if (e != GE_OK) {
 		respond_failure(req, e);
 		return;
@@ -207,7 +207,7 @@ void api_auth_logout(struct request *req)
 
 void api_auth_logout_all(struct request *req)
 {
-	enum gala_error e = accounts_logout_all(req);
+	enum gala_error e = accounts_logout_all(&req->cx);
 	if (e != GE_OK) {
 		respond_failure(req, e);
 		return;

@@ -23,8 +23,8 @@ void api_event_services_create(struct request *req)
 	if (v.failed)
 		return;
 	cJSON *out = NULL;
-	struct market_why why = { 0 };
-	enum gala_error e = bookings_create(req, event_id, &in, &out, &why);
+	struct refusal why = { 0 };
+	enum gala_error e = bookings_create(&req->cx, event_id, &in, &out, &why);
 	if (e != GE_OK) {
 		market_respond_error(req, e, &why);
 		return;
@@ -45,7 +45,7 @@ void api_event_services_list(struct request *req)
 	if (v.failed)
 		return;
 	cJSON *out = NULL;
-	enum gala_error e = bookings_list(req, event_id, limit, offset, &out);
+	enum gala_error e = bookings_list(&req->cx, event_id, limit, offset, &out);
 	market_respond(req, e, out, NULL);
 }
 
@@ -55,7 +55,7 @@ void api_event_services_get(struct request *req)
 	if (id == NULL)
 		return;
 	cJSON *out = NULL;
-	enum gala_error e = bookings_get(req, id, &out);
+	enum gala_error e = bookings_get(&req->cx, id, &out);
 	market_respond(req, e, out, NULL);
 }
 
@@ -73,8 +73,8 @@ static void act(struct request *req, enum booking_action action)
 	if (v.failed)
 		return;
 	cJSON *out = NULL;
-	struct market_why why = { 0 };
-	enum gala_error e = bookings_act(req, id, action, &out, &why);
+	struct refusal why = { 0 };
+	enum gala_error e = bookings_act(&req->cx, id, action, &out, &why);
 	market_respond(req, e, out, &why);
 }
 

@@ -71,7 +71,7 @@ void api_events_create(struct request *req)
 	if (v.failed)
 		return;
 	cJSON *out = NULL;
-	enum gala_error e = events_create(req, &f, &out);
+	enum gala_error e = events_create(&req->cx, &f, &out);
 	if (e != GE_OK) {
 		market_respond_error(req, e, NULL);
 		return;
@@ -90,7 +90,7 @@ void api_events_list(struct request *req)
 	if (v.failed)
 		return;
 	cJSON *out = NULL;
-	enum gala_error e = events_list(req, owner_id, limit, offset, &out);
+	enum gala_error e = events_list(&req->cx, owner_id, limit, offset, &out);
 	if (e == GE_FORBIDDEN) {
 		http_respond_error(req, e, "owner_id", "only admins may list other users' events");
 		return;
@@ -104,7 +104,7 @@ void api_events_get(struct request *req)
 	if (id == NULL)
 		return;
 	cJSON *out = NULL;
-	enum gala_error e = events_get(req, id, &out);
+	enum gala_error e = events_get(&req->cx, id, &out);
 	market_respond(req, e, out, NULL);
 }
 
@@ -120,8 +120,8 @@ void api_events_update(struct request *req)
 	if (v.failed)
 		return;
 	cJSON *out = NULL;
-	struct market_why why = { 0 };
-	enum gala_error e = events_update(req, id, &f, &out, &why);
+	struct refusal why = { 0 };
+	enum gala_error e = events_update(&req->cx, id, &f, &out, &why);
 	market_respond(req, e, out, &why);
 }
 
@@ -136,8 +136,8 @@ void api_events_delete(struct request *req)
 	v_only(&v, none);
 	if (v.failed)
 		return;
-	struct market_why why = { 0 };
-	enum gala_error e = events_cancel(req, id, &why);
+	struct refusal why = { 0 };
+	enum gala_error e = events_cancel(&req->cx, id, &why);
 	if (e != GE_OK) {
 		market_respond_error(req, e, &why);
 		return;

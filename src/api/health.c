@@ -21,14 +21,14 @@ void api_health(struct request *req)
 		response_json(req, 200, o);
 		return;
 	}
-	const struct gala_error_info *info = gala_error_info(GE_DB_UNAVAILABLE);
+	const struct gala_error_info info = gala_error_info(GE_DB_UNAVAILABLE);
 	cJSON_AddStringToObject(o, "status", "unavailable");
 	cJSON_AddStringToObject(o, "database", "unavailable");
 	cJSON_AddStringToObject(o, "version", PACKAGE_VERSION);
 	cJSON *err = cJSON_AddObjectToObject(o, "error");
-	cJSON_AddStringToObject(err, "type", info->type);
-	cJSON_AddStringToObject(err, "code", info->code);
-	cJSON_AddStringToObject(err, "message", info->message);
+	cJSON_AddStringToObject(err, "type", info.type);
+	cJSON_AddStringToObject(err, "code", info.code);
+	cJSON_AddStringToObject(err, "message", info.message);
 	cJSON_AddStringToObject(err, "request_id", req->request_id);
 	response_json(req, 503, o);
 	response_header(req, "Retry-After", "5");

@@ -6,7 +6,7 @@
 #include "http/auth.h"
 #include "http/response.h"
 
-void market_respond_error(struct request *req, enum gala_error e, const struct market_why *why)
+void market_respond_error(struct request *req, enum gala_error e, const struct refusal *why)
 {
 	const char *param = why ? why->param : NULL;
 	const char *message = why ? why->message : NULL;
@@ -17,7 +17,7 @@ void market_respond_error(struct request *req, enum gala_error e, const struct m
 }
 
 void market_respond(struct request *req, enum gala_error e, cJSON *out,
-    const struct market_why *why)
+    const struct refusal *why)
 {
 	if (e != GE_OK) {
 		cJSON_Delete(out);

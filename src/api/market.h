@@ -8,7 +8,7 @@
 
 #include "http/errors.h"
 #include "http/request.h"
-#include "services/market.h"
+#include "core/errors.h"
 
 /* api/providers.c */
 void api_providers_create(struct request *req);
@@ -39,7 +39,7 @@ void api_payments_get(struct request *req);
 /* api/market.c */
 
 /* Answers e, with why's param and message when set (why may be NULL). */
-void market_respond_error(struct request *req, enum gala_error e, const struct market_why *why);
+void market_respond_error(struct request *req, enum gala_error e, const struct refusal *why);
 
 /* The path's first parameter when it is a UUID; anything else names no
  * object, so the request is answered 404 and NULL returned. */
@@ -51,7 +51,7 @@ bool market_field_null(const struct request *req, const char *name);
 /* Answers 200 with out when e is GE_OK, else e as market_respond_error
  * does (out, then NULL, is not used). */
 void market_respond(struct request *req, enum gala_error e, cJSON *out,
-    const struct market_why *why);
+    const struct refusal *why);
 
 /* Answers 201 with body and Location: path. */
 void market_respond_created(struct request *req, const char *path, cJSON *body);

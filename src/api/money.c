@@ -38,8 +38,8 @@ void api_event_services_pay(struct request *req)
 		return;
 	cJSON *payment = NULL;
 	const char *secret;
-	struct market_why why = { 0 };
-	enum gala_error e = charges_pay(req, id, &payment, &secret, &why);
+	struct refusal why = { 0 };
+	enum gala_error e = charges_pay(&req->cx, id, &payment, &secret, &why);
 	if (e != GE_OK) {
 		market_respond_error(req, e, &why);
 		return;
@@ -57,8 +57,8 @@ void api_event_services_release(struct request *req)
 		return;
 	cJSON *payment = NULL;
 	bool already;
-	struct market_why why = { 0 };
-	enum gala_error e = payouts_release(req, id, &payment, &already, &why);
+	struct refusal why = { 0 };
+	enum gala_error e = payouts_release(&req->cx, id, &payment, &already, &why);
 	if (e != GE_OK) {
 		market_respond_error(req, e, &why);
 		return;
@@ -76,8 +76,8 @@ void api_event_services_refund(struct request *req)
 	if (id == NULL)
 		return;
 	cJSON *booking = NULL;
-	struct market_why why = { 0 };
-	enum gala_error e = charges_refund(req, id, &booking, &why);
+	struct refusal why = { 0 };
+	enum gala_error e = charges_refund(&req->cx, id, &booking, &why);
 	market_respond(req, e, booking, &why);
 }
 
@@ -87,8 +87,8 @@ void api_providers_stripe_onboarding(struct request *req)
 	if (id == NULL)
 		return;
 	const char *url, *acct;
-	struct market_why why = { 0 };
-	enum gala_error e = connect_onboard(req, id, &url, &acct, &why);
+	struct refusal why = { 0 };
+	enum gala_error e = connect_onboard(&req->cx, id, &url, &acct, &why);
 	if (e != GE_OK) {
 		market_respond_error(req, e, &why);
 		return;
@@ -131,7 +131,7 @@ void api_webhooks_stripe(struct request *req)
 		return;
 	}
 	struct webhook_outcome out;
-	enum gala_error e = webhooks_process(req, event, &out);
+	enum gala_error e = webhooks_process(&req->cx, event, &out);
 	if (e == GE_INVALID_WEBHOOK_PAYLOAD) {
 		http_respond_error(req, e, NULL, "the webhook payload is not a Stripe event "
 		    "(an object with string id and type, and data.object for the types Gala handles)");

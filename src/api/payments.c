@@ -14,7 +14,7 @@ void api_payments_list(struct request *req)
 	if (v.failed)
 		return;
 	cJSON *out = NULL;
-	enum gala_error e = payments_list(req, limit, offset, &out);
+	enum gala_error e = payments_list(&req->cx, limit, offset, &out);
 	market_respond(req, e, out, NULL);
 }
 
@@ -24,6 +24,6 @@ void api_payments_get(struct request *req)
 	if (id == NULL)
 		return;
 	cJSON *out = NULL;
-	enum gala_error e = payments_get(req, id, &out);
+	enum gala_error e = payments_get(&req->cx, id, &out);
 	market_respond(req, e, out, NULL);
 }

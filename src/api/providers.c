@@ -39,7 +39,7 @@ void api_providers_create(struct request *req)
 	if (v.failed)
 		return;
 	cJSON *out = NULL;
-	enum gala_error e = providers_create(req, &f, &out);
+	enum gala_error e = providers_create(&req->cx, &f, &out);
 	if (e != GE_OK) {
 		market_respond_error(req, e, NULL);
 		return;
@@ -69,7 +69,7 @@ void api_providers_list(struct request *req)
 	if (v.failed)
 		return;
 	cJSON *out = NULL;
-	enum gala_error e = providers_list(req, category, city, limit, offset, &out);
+	enum gala_error e = providers_list(&req->cx, category, city, limit, offset, &out);
 	market_respond(req, e, out, NULL);
 }
 
@@ -79,7 +79,7 @@ void api_providers_get(struct request *req)
 	if (id == NULL)
 		return;
 	cJSON *out = NULL;
-	enum gala_error e = providers_get(req, id, &out);
+	enum gala_error e = providers_get(&req->cx, id, &out);
 	market_respond(req, e, out, NULL);
 }
 
@@ -95,7 +95,7 @@ void api_providers_update(struct request *req)
 	if (v.failed)
 		return;
 	cJSON *out = NULL;
-	struct market_why why = { 0 };
-	enum gala_error e = providers_update(req, id, &f, &out, &why);
+	struct refusal why = { 0 };
+	enum gala_error e = providers_update(&req->cx, id, &f, &out, &why);
 	market_respond(req, e, out, &why);
 }

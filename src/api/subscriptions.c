@@ -34,7 +34,7 @@ void api_subscription_start(struct request *req)
 		return;
 	cJSON *sub = NULL;
 	const char *secret = NULL;
-	enum gala_error e = subscriptions_start(req, price, &sub, &secret);
+	enum gala_error e = subscriptions_start(&req->cx, price, &sub, &secret);
 	cJSON *o = NULL;
 	if (e == GE_OK) {
 		o = cJSON_CreateObject();
@@ -56,7 +56,7 @@ void api_subscription_list(struct request *req)
 	if (v.failed)
 		return;
 	cJSON *o = NULL;
-	enum gala_error e = subscriptions_list(req, limit, offset, &o);
+	enum gala_error e = subscriptions_list(&req->cx, limit, offset, &o);
 	respond(req, e, 200, o);
 }
 
@@ -70,7 +70,7 @@ void api_subscription_cancel(struct request *req)
 	if (v.failed)
 		return;
 	cJSON *sub = NULL;
-	enum gala_error e = subscriptions_cancel(req, req->path_params[0], at_period_end, &sub);
+	enum gala_error e = subscriptions_cancel(&req->cx, req->path_params[0], at_period_end, &sub);
 	respond(req, e, 200, sub);
 }
 
@@ -84,6 +84,6 @@ void api_subscription_sync(struct request *req)
 	if (v.failed)
 		return;
 	cJSON *sub = NULL;
-	enum gala_error e = subscriptions_sync(req, req->path_params[0], &sub);
+	enum gala_error e = subscriptions_sync(&req->cx, req->path_params[0], &sub);
 	respond(req, e, 200, sub);
 }

@@ -120,7 +120,7 @@ int idempotency_begin(struct request *req, struct idempotency *state)
 		http_respond_error(req, GE_INVALID_IDEMPOTENCY_KEY, NULL, NULL);
 		return -1;
 	}
-	const char *scope = req->user != NULL ? arena_printf(req->arena, "user:%s", req->user->id) :
+	const char *scope = req->cx.caller != NULL ? arena_printf(req->arena, "user:%s", req->cx.caller->id) :
 	    arena_printf(req->arena, "ip:%s", req->client_ip);
 	char body_hash[65], stale[16];
 	crypto_sha256_hex(req->body ? req->body : "", req->body_len, body_hash);

@@ -245,8 +245,8 @@ static size_t route_checks(struct request *req, struct ratelimit_check *c)
 			RL_AUTH, auth };
 		break;
 	case RATE_WRITE:
-		c[n++] = (struct ratelimit_check){ req->user != NULL ?
-			arena_printf(req->arena, "write:user:%s", req->user->id) :
+		c[n++] = (struct ratelimit_check){ req->cx.caller != NULL ?
+			arena_printf(req->arena, "write:user:%s", req->cx.caller->id) :
 			arena_printf(req->arena, "write:ip:%s", client), RL_WRITE, write };
 		break;
 	}

@@ -1,55 +1,10 @@
-/* The one error enum of the service layer and the API, mapped in errors.c's
- * table to HTTP status, the envelope's "type" and its "code". */
+/* How each error of core/errors.h is answered: its HTTP status and the
+ * envelope's "type" (errors.c's table), with the error's code and default
+ * message. */
 #ifndef GALA_ERRORS_H
 #define GALA_ERRORS_H
 
-enum gala_error {
-	GE_OK = 0,
-	/* 400 */
-	GE_MALFORMED_JSON,
-	GE_BAD_REQUEST,
-	GE_INVALID_IDEMPOTENCY_KEY,
-	GE_INVALID_OTP,
-	GE_OTP_EXPIRED,
-	GE_OTP_LOCKED,
-	GE_INVALID_RESET_TOKEN,
-	GE_INVALID_WEBHOOK_PAYLOAD,
-	/* 401 */
-	GE_AUTHENTICATION_REQUIRED,
-	GE_INVALID_TOKEN,
-	GE_INVALID_CREDENTIALS,
-	/* 403 */
-	GE_FORBIDDEN,
-	GE_CSRF_FAILED,
-	GE_EMAIL_NOT_VERIFIED,
-	GE_INVALID_SIGNATURE,
-	/* 404, 405 */
-	GE_NOT_FOUND,
-	GE_METHOD_NOT_ALLOWED,
-	/* 409 */
-	GE_CONFLICT,
-	GE_INVALID_STATE,
-	GE_EMAIL_TAKEN,
-	GE_PROFILE_EXISTS,
-	GE_IDEMPOTENCY_KEY_IN_USE,
-	GE_ONBOARDING_REQUIRED,
-	GE_PAYOUT_IN_PROGRESS,
-	/* 413, 415, 422, 429 */
-	GE_PAYLOAD_TOO_LARGE,
-	GE_UNSUPPORTED_MEDIA_TYPE,
-	GE_VALIDATION,
-	GE_IDEMPOTENCY_KEY_REUSED,
-	GE_RATE_LIMITED,
-	/* 5xx */
-	GE_INTERNAL,
-	GE_STRIPE_ERROR,
-	GE_PAYOUT_UNCONFIRMED,
-	GE_STRIPE_UNAVAILABLE,
-	GE_DB_UNAVAILABLE,
-	GE_STRIPE_NOT_CONFIGURED,
-	GE_SERVICE_UNAVAILABLE,
-	GE__COUNT
-};
+#include "core/errors.h"
 
 struct gala_error_info {
 	int status;
@@ -58,6 +13,6 @@ struct gala_error_info {
 	const char *message;   /* default message */
 };
 
-const struct gala_error_info *gala_error_info(enum gala_error e);
+struct gala_error_info gala_error_info(enum gala_error e);
 
 #endif

@@ -211,4 +211,11 @@ void request_init(struct request *req, arena_t *arena, char **envp,
 	else
 		req->request_id = new_request_id(arena);
 	req->client_ip = client_ip_of(req);
+	req->cx = (struct svc_ctx){
+		.arena = arena,
+		.request_id = req->request_id,
+		.ip = req->client_ip,
+		.user_agent = request_header(req, "User-Agent"),
+		.idempotency_key = request_header(req, "Idempotency-Key"),
+	};
 }

@@ -11,12 +11,12 @@
 
 #include "core/arena.h"
 #include "http/errors.h"
+#include "services/context.h"
 
 #define REQUEST_MAX_PATH_PARAMS 4
 #define RESPONSE_MAX_HEADERS 24
 
 struct route;
-struct auth_user;
 struct ratelimit_state;
 
 struct response_header {
@@ -53,9 +53,9 @@ struct request {
 	const char *allow;           /* the Allow list of a 405 */
 	const char *path_params[REQUEST_MAX_PATH_PARAMS];
 	int npath_params;
-	struct auth_user *user;      /* the authenticated caller, or NULL */
+	struct svc_ctx cx;           /* what the services see: the arena, the
+	                              * caller (set by the auth stage), ids */
 	struct ratelimit_state *limits;  /* the limiter's checks, or NULL */
-	const char *log_user_id;     /* for the access log */
 	long long started_us;
 	struct response resp;
 };

@@ -72,12 +72,12 @@ void response_empty(struct request *req, int status)
 void http_respond_error_extra(struct request *req, enum gala_error e, const char *param,
     const char *message, cJSON *extra)
 {
-	const struct gala_error_info *info = gala_error_info(e);
+	const struct gala_error_info info = gala_error_info(e);
 	cJSON *root = cJSON_CreateObject();
 	cJSON *err = cJSON_AddObjectToObject(root, "error");
-	cJSON_AddStringToObject(err, "type", info->type);
-	cJSON_AddStringToObject(err, "code", info->code);
-	cJSON_AddStringToObject(err, "message", message ? message : info->message);
+	cJSON_AddStringToObject(err, "type", info.type);
+	cJSON_AddStringToObject(err, "code", info.code);
+	cJSON_AddStringToObject(err, "message", message ? message : info.message);
 	if (param != NULL)
 		cJSON_AddStringToObject(err, "param", param);
 	cJSON_AddStringToObject(err, "request_id", req->request_id);
@@ -91,10 +91,10 @@ void http_respond_error_extra(struct request *req, enum gala_error e, const char
 		}
 		cJSON_Delete(extra);
 	}
-	response_json(req, info->status, root);
+	response_json(req, info.status, root);
 	req->resp.error = e;
 	/* RFC 9110: every 401 names its scheme; RFC 6750 adds why a token failed. */
-	if (info->status == 401)
+	if (info.status == 401)
 		response_header(req, "WWW-Authenticate", e == GE_INVALID_TOKEN ?
 		    "Bearer realm=\"gala\", error=\"invalid_token\"" : "Bearer realm=\"gala\"");
 }

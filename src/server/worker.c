@@ -195,7 +195,7 @@ static void access_log(const struct request *req)
 	log_line_int(&worker_access_line, "status_code", req->resp.status);
 	log_line_centi(&worker_access_line, "duration_ms", (now_us() - req->started_us) / 10);
 	log_line_str(&worker_access_line, "client_ip", req->client_ip);
-	log_line_str(&worker_access_line, "user_id", req->log_user_id);
+	log_line_str(&worker_access_line, "user_id", req->cx.log_user_id);
 	log_line_end(&worker_access_line);
 }
 

@@ -10,13 +10,13 @@
 #include <sodium.h>
 
 #include "clients/mailer.h"
-#include "core/audit.h"
+#include "services/audit.h"
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/jwt.h"
 #include "core/log.h"
 #include "core/password.h"
-#include "http/auth.h"
+#include "services/session.h"
 
 /* id, email, full_name, role, email_verified, created_at */
 #define USER_COLUMNS "id, email, full_name, role, email_verified, " SQL_TS("created_at")
@@ -47,7 +47,7 @@ cJSON *accounts_user_json(const PGresult *res, int row, int col)
 }
 
 static int issue_session(const char *user_id, const char *role, long long token_version,
-    struct session *out)
+    struct issued_session *out)
 {
 	struct jwt_claims c = { 0 };
 	long long now = (long long)time(NULL);
@@ -93,24 +93,24 @@ static enum db_status store_otp(arena_t *a, const char *user_id, const char *cod
 
 /* Sends a mail after the commit; a failure is logged and audited (in its own
  * statement: the action itself already happened). */
-static void send_or_audit(struct request *req, const char *user_id, const char *to,
+static void send_or_audit(struct svc_ctx *cx, const char *user_id, const char *to,
     const char *kind, const char *subject, const char *text)
 {
 	if (mailer_send(to, subject, text) == 0)
 		return;
 	cJSON *m = cJSON_CreateObject();
 	cJSON_AddStringToObject(m, "mail", kind);
-	audit_write(req, req->arena, NULL, user_id, "email.delivery", "failure", m);
+	audit_write(cx, cx->arena, NULL, user_id, "email.delivery", "failure", m);
 }
 
-static void send_verification(struct request *req, const char *user_id, const char *email,
+static void send_verification(struct svc_ctx *cx, const char *user_id, const char *email,
     const char *name, const char *code)
 {
-	char *text = arena_printf(req->arena,
+	char *text = arena_printf(cx->arena,
 	    "Hello %s,\n\nyour Gala verification code is:\n\n%s\n\n"
 	    "It is valid for 10 minutes. If you did not sign up for Gala, ignore this mail.\n",
 	    name, code);
-	send_or_audit(req, user_id, email, "verification", "Your Gala verification code", text);
+	send_or_audit(cx, user_id, email, "verification", "Your Gala verification code", text);
 }
 
 static cJSON *meta_reason(const char *reason)
@@ -121,18 +121,18 @@ static cJSON *meta_reason(const char *reason)
 }
 
 /* Writes a failure row outside any transaction of the action. */
-static enum gala_error audit_failure(struct request *req, const char *target, const char *action,
+static enum gala_error audit_failure(struct svc_ctx *cx, const char *target, const char *action,
     const char *reason, enum gala_error e)
 {
 	db_rollback();
-	audit_write(req, req->arena, NULL, target, action, "failure", meta_reason(reason));
+	audit_write(cx, cx->arena, NULL, target, action, "failure", meta_reason(reason));
 	return e;
 }
 
-enum gala_error accounts_register(struct request *req, const char *email, const char *password,
-    const char *full_name, const char *role, struct session *out)
+enum gala_error accounts_register(struct svc_ctx *cx, const char *email, const char *password,
+    const char *full_name, const char *role, struct issued_session *out)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	char hash[PASSWORD_HASH_MAX];
 	if (password_hash(password, hash) != 0)
 		return GE_INTERNAL;
@@ -151,7 +151,7 @@ enum gala_error accounts_register(struct request *req, const char *email, const 
 		if (db_exec(a, &who, "SELECT id FROM users WHERE lower(email) = lower($1)", 1, q) == DB_OK &&
 		    PQntuples(who) == 1)
 			target = db_value(who, 0, 0);
-		return audit_failure(req, target, "auth.register", "email_taken", GE_EMAIL_TAKEN);
+		return audit_failure(cx, target, "auth.register", "email_taken", GE_EMAIL_TAKEN);
 	}
 	if (st != DB_OK)
 		return fail(db_err(st));
@@ -161,21 +161,21 @@ enum gala_error accounts_register(struct request *req, const char *email, const 
 	cJSON *m = cJSON_CreateObject();
 	cJSON_AddStringToObject(m, "role", role);
 	if ((st = store_otp(a, user_id, code)) != DB_OK ||
-	    (st = audit_write(req, a, user_id, user_id, "auth.register", "success", m)) != DB_OK ||
+	    (st = audit_write(cx, a, user_id, user_id, "auth.register", "success", m)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return fail(db_err(st));
 	if (issue_session(user_id, role, 0, out) != 0)
 		return GE_INTERNAL;
 	out->user = accounts_user_json(res, 0, 0);
-	send_verification(req, user_id, email, full_name, code);
+	send_verification(cx, user_id, email, full_name, code);
 	sodium_memzero(code, sizeof code);
 	return GE_OK;
 }
 
-enum gala_error accounts_login(struct request *req, const char *email, const char *password,
-    struct session *out)
+enum gala_error accounts_login(struct svc_ctx *cx, const char *email, const char *password,
+    struct issued_session *out)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	const char *p[] = { email };
 	PGresult *res;
 	enum db_status st = db_exec(a, &res, "SELECT " USER_COLUMNS ", token_version, password_hash "
@@ -185,7 +185,7 @@ enum gala_error accounts_login(struct request *req, const char *email, const cha
 	bool found = PQntuples(res) == 1;
 	const char *hash = found ? db_value(res, 0, 7) : NULL;
 	if (!password_verify(password, hash)) {
-		return audit_failure(req, found ? db_value(res, 0, 0) : NULL, "auth.login",
+		return audit_failure(cx, found ? db_value(res, 0, 0) : NULL, "auth.login",
 		    found ? "wrong_password" : "unknown_email", GE_INVALID_CREDENTIALS);
 	}
 	const char *user_id = db_value(res, 0, 0);
@@ -201,19 +201,19 @@ enum gala_error accounts_login(struct request *req, const char *email, const cha
 				return fail(db_err(st));
 		}
 	}
-	if ((st = audit_write(req, a, user_id, user_id, "auth.login", "success", NULL)) != DB_OK ||
+	if ((st = audit_write(cx, a, user_id, user_id, "auth.login", "success", NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return fail(db_err(st));
 	if (issue_session(user_id, db_value(res, 0, 3), strtoll(db_value(res, 0, 6), NULL, 10), out) != 0)
 		return GE_INTERNAL;
 	out->user = accounts_user_json(res, 0, 0);
-	req->log_user_id = user_id;
+	cx->log_user_id = user_id;
 	return GE_OK;
 }
 
-enum gala_error accounts_verify_email(struct request *req, const char *email, const char *otp)
+enum gala_error accounts_verify_email(struct svc_ctx *cx, const char *email, const char *otp)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	const char *p[] = { email };
 	PGresult *res;
 	enum db_status st = db_begin(a);
@@ -229,18 +229,18 @@ enum gala_error accounts_verify_email(struct request *req, const char *email, co
 	if (st != DB_OK)
 		return fail(db_err(st));
 	if (PQntuples(res) != 1)
-		return audit_failure(req, NULL, "auth.verify_email", "unknown_email", GE_INVALID_OTP);
+		return audit_failure(cx, NULL, "auth.verify_email", "unknown_email", GE_INVALID_OTP);
 	const char *user_id = arena_strdup(a, db_value(res, 0, 0));
 	if (db_bool(res, 0, 1)) {
 		db_rollback();
 		return GE_OK;
 	}
 	if (!db_bool(res, 0, 6) || db_bool(res, 0, 4))
-		return audit_failure(req, user_id, "auth.verify_email", "no_code", GE_INVALID_OTP);
+		return audit_failure(cx, user_id, "auth.verify_email", "no_code", GE_INVALID_OTP);
 	if (atoi(db_value(res, 0, 3)) >= OTP_MAX_ATTEMPTS)
-		return audit_failure(req, user_id, "auth.verify_email", "locked", GE_OTP_LOCKED);
+		return audit_failure(cx, user_id, "auth.verify_email", "locked", GE_OTP_LOCKED);
 	if (db_bool(res, 0, 5))
-		return audit_failure(req, user_id, "auth.verify_email", "expired", GE_OTP_EXPIRED);
+		return audit_failure(cx, user_id, "auth.verify_email", "expired", GE_OTP_EXPIRED);
 	char hash[65];
 	otp_hash(user_id, otp, hash);
 	if (!crypto_str_equal(hash, db_value(res, 0, 2))) {
@@ -253,7 +253,7 @@ enum gala_error accounts_verify_email(struct request *req, const char *email, co
 		 * after it are the ones that find it locked. */
 		cJSON *m = meta_reason("wrong_code");
 		cJSON_AddNumberToObject(m, "attempts", atoi(db_value(r2, 0, 0)));
-		if ((st = audit_write(req, a, NULL, user_id, "auth.verify_email", "failure", m)) != DB_OK ||
+		if ((st = audit_write(cx, a, NULL, user_id, "auth.verify_email", "failure", m)) != DB_OK ||
 		    (st = db_commit(a)) != DB_OK)
 			return fail(db_err(st));
 		return GE_INVALID_OTP;
@@ -263,16 +263,16 @@ enum gala_error accounts_verify_email(struct request *req, const char *email, co
 	if ((st = db_exec(a, &r2, "UPDATE email_otps SET used_at = now() WHERE user_id = $1", 1, q)) != DB_OK ||
 	    (st = db_exec(a, &r2, "UPDATE users SET email_verified = true, updated_at = now() "
 		"WHERE id = $1", 1, q)) != DB_OK ||
-	    (st = audit_write(req, a, user_id, user_id, "auth.verify_email", "success", NULL)) != DB_OK ||
+	    (st = audit_write(cx, a, user_id, user_id, "auth.verify_email", "success", NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return fail(db_err(st));
 	return GE_OK;
 }
 
-enum gala_error accounts_resend_verification(struct request *req, const char *email,
+enum gala_error accounts_resend_verification(struct svc_ctx *cx, const char *email,
     bool *already_verified)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	*already_verified = false;
 	PGresult *res;
 	enum db_status st = db_begin(a);
@@ -289,28 +289,28 @@ enum gala_error accounts_resend_verification(struct request *req, const char *em
 	if (st != DB_OK)
 		return fail(db_err(st));
 	if (PQntuples(res) != 1)
-		return audit_failure(req, NULL, "auth.resend_verification", "unknown_email", GE_OK);
+		return audit_failure(cx, NULL, "auth.resend_verification", "unknown_email", GE_OK);
 	const char *user_id = arena_strdup(a, db_value(res, 0, 0));
 	if (db_bool(res, 0, 3)) {
 		*already_verified = true;
-		return audit_failure(req, user_id, "auth.resend_verification", "already_verified", GE_OK);
+		return audit_failure(cx, user_id, "auth.resend_verification", "already_verified", GE_OK);
 	}
 	if (db_bool(res, 0, 4))
-		return audit_failure(req, user_id, "auth.resend_verification", "too_soon", GE_OK);
+		return audit_failure(cx, user_id, "auth.resend_verification", "too_soon", GE_OK);
 	char code[7];
 	new_otp(code);
 	if ((st = store_otp(a, user_id, code)) != DB_OK ||
-	    (st = audit_write(req, a, NULL, user_id, "auth.resend_verification", "success", NULL)) != DB_OK ||
+	    (st = audit_write(cx, a, NULL, user_id, "auth.resend_verification", "success", NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return fail(db_err(st));
-	send_verification(req, user_id, db_value(res, 0, 1), db_value(res, 0, 2), code);
+	send_verification(cx, user_id, db_value(res, 0, 1), db_value(res, 0, 2), code);
 	sodium_memzero(code, sizeof code);
 	return GE_OK;
 }
 
-enum gala_error accounts_forgot_password(struct request *req, const char *email)
+enum gala_error accounts_forgot_password(struct svc_ctx *cx, const char *email)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	const char *p[] = { email };
 	PGresult *res;
 	enum db_status st = db_begin(a);
@@ -321,7 +321,7 @@ enum gala_error accounts_forgot_password(struct request *req, const char *email)
 	if (st != DB_OK)
 		return fail(db_err(st));
 	if (PQntuples(res) != 1)
-		return audit_failure(req, NULL, "auth.forgot_password", "unknown_email", GE_OK);
+		return audit_failure(cx, NULL, "auth.forgot_password", "unknown_email", GE_OK);
 	const char *user_id = arena_strdup(a, db_value(res, 0, 0));
 	char token[64], hash[65], ttl[16];
 	crypto_random_token(token, sizeof token, 32);
@@ -334,7 +334,7 @@ enum gala_error accounts_forgot_password(struct request *req, const char *email)
 	    "AND used_at IS NULL", 1, q)) != DB_OK ||
 	    (st = db_exec(a, &r2, "INSERT INTO password_reset_tokens (token_hash, user_id, expires_at) "
 		"VALUES ($2, $1, now() + make_interval(secs => $3::int))", 3, q)) != DB_OK ||
-	    (st = audit_write(req, a, NULL, user_id, "auth.forgot_password", "success", NULL)) != DB_OK ||
+	    (st = audit_write(cx, a, NULL, user_id, "auth.forgot_password", "success", NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return fail(db_err(st));
 	char *text = arena_printf(a,
@@ -343,16 +343,16 @@ enum gala_error accounts_forgot_password(struct request *req, const char *email)
 	    "or paste this token into the app:\n\n%s\n\n"
 	    "The link works once, for 30 minutes. If you did not ask for it, ignore this mail: "
 	    "your password stays as it is.\n", gala_config->frontend_url, token, token);
-	send_or_audit(req, user_id, db_value(res, 0, 1), "password_reset",
+	send_or_audit(cx, user_id, db_value(res, 0, 1), "password_reset",
 	    "Reset your Gala password", text);
 	sodium_memzero(token, sizeof token);
 	return GE_OK;
 }
 
-enum gala_error accounts_reset_password(struct request *req, const char *token,
+enum gala_error accounts_reset_password(struct svc_ctx *cx, const char *token,
     const char *new_password)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	char hash[65];
 	crypto_sha256_hex(token, strlen(token), hash);
 	char pwhash[PASSWORD_HASH_MAX];
@@ -371,7 +371,7 @@ enum gala_error accounts_reset_password(struct request *req, const char *token,
 	if (st != DB_OK)
 		return fail(db_err(st));
 	if (PQntuples(res) != 1)
-		return audit_failure(req, NULL, "auth.reset_password", "invalid_token",
+		return audit_failure(cx, NULL, "auth.reset_password", "invalid_token",
 		    GE_INVALID_RESET_TOKEN);
 	const char *user_id = arena_strdup(a, db_value(res, 0, 0));
 	const char *q[] = { user_id, pwhash };
@@ -381,10 +381,10 @@ enum gala_error accounts_reset_password(struct request *req, const char *token,
 	    "RETURNING email", 2, q)) != DB_OK ||
 	    (st = db_exec(a, &res, "DELETE FROM password_reset_tokens WHERE user_id = $1 "
 		"AND used_at IS NULL", 1, q)) != DB_OK ||
-	    (st = audit_write(req, a, user_id, user_id, "auth.reset_password", "success", NULL)) != DB_OK ||
+	    (st = audit_write(cx, a, user_id, user_id, "auth.reset_password", "success", NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return fail(db_err(st));
-	send_or_audit(req, user_id, db_value(r2, 0, 0), "password_changed",
+	send_or_audit(cx, user_id, db_value(r2, 0, 0), "password_changed",
 	    "Your Gala password was changed",
 	    "Hello,\n\nthe password of your Gala account was just changed, and every "
 	    "session that was signed in has been signed out.\n\n"
@@ -392,10 +392,10 @@ enum gala_error accounts_reset_password(struct request *req, const char *token,
 	return GE_OK;
 }
 
-enum gala_error accounts_logout(struct request *req)
+enum gala_error accounts_logout(struct svc_ctx *cx)
 {
-	arena_t *a = req->arena;
-	const struct auth_user *u = req->user;
+	arena_t *a = cx->arena;
+	const struct session *u = cx->caller;
 	char exp[32];
 	snprintf(exp, sizeof exp, "%lld", u->claims.exp);
 	const char *p[] = { u->claims.jti, u->id, exp };
@@ -404,22 +404,22 @@ enum gala_error accounts_logout(struct request *req)
 	if (st != DB_OK ||
 	    (st = db_exec(a, &res, "INSERT INTO revoked_tokens (jti, user_id, expires_at) "
 		"VALUES ($1, $2, to_timestamp($3::bigint)) ON CONFLICT (jti) DO NOTHING", 3, p)) != DB_OK ||
-	    (st = audit_write(req, a, u->id, u->id, "auth.logout", "success", NULL)) != DB_OK ||
+	    (st = audit_write(cx, a, u->id, u->id, "auth.logout", "success", NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return fail(db_err(st));
 	return GE_OK;
 }
 
-enum gala_error accounts_logout_all(struct request *req)
+enum gala_error accounts_logout_all(struct svc_ctx *cx)
 {
-	arena_t *a = req->arena;
-	const char *p[] = { req->user->id };
+	arena_t *a = cx->arena;
+	const char *p[] = { cx->caller->id };
 	PGresult *res;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK ||
 	    (st = db_exec(a, &res, "UPDATE users SET token_version = token_version + 1, "
 		"updated_at = now() WHERE id = $1", 1, p)) != DB_OK ||
-	    (st = audit_write(req, a, req->user->id, req->user->id, "auth.logout_all", "success",
+	    (st = audit_write(cx, a, cx->caller->id, cx->caller->id, "auth.logout_all", "success",
 		NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return fail(db_err(st));

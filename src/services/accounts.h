@@ -8,35 +8,37 @@
 
 #include <cjson/cJSON.h>
 
-#include "http/errors.h"
+#include "core/errors.h"
 #include "db/db.h"
-#include "http/request.h"
+#include "services/context.h"
 
 #define OTP_TTL_SECONDS 600
 #define OTP_MAX_ATTEMPTS 5
 #define OTP_RESEND_SECONDS 60
 #define RESET_TTL_SECONDS 1800
 
-struct session {
+/* A session just opened (register, login): the access token, its CSRF token
+ * and lifetime, and the user object. */
+struct issued_session {
 	char token[1024];
 	char csrf[80];
 	long expires_in;
 	cJSON *user;            /* owned by the caller */
 };
 
-enum gala_error accounts_register(struct request *req, const char *email, const char *password,
-    const char *full_name, const char *role, struct session *out);
-enum gala_error accounts_login(struct request *req, const char *email, const char *password,
-    struct session *out);
-enum gala_error accounts_verify_email(struct request *req, const char *email, const char *otp);
+enum gala_error accounts_register(struct svc_ctx *cx, const char *email, const char *password,
+    const char *full_name, const char *role, struct issued_session *out);
+enum gala_error accounts_login(struct svc_ctx *cx, const char *email, const char *password,
+    struct issued_session *out);
+enum gala_error accounts_verify_email(struct svc_ctx *cx, const char *email, const char *otp);
 /* *already_verified is set for a verified account. */
-enum gala_error accounts_resend_verification(struct request *req, const char *email,
+enum gala_error accounts_resend_verification(struct svc_ctx *cx, const char *email,
     bool *already_verified);
-enum gala_error accounts_forgot_password(struct request *req, const char *email);
-enum gala_error accounts_reset_password(struct request *req, const char *token,
+enum gala_error accounts_forgot_password(struct svc_ctx *cx, const char *email);
+enum gala_error accounts_reset_password(struct svc_ctx *cx, const char *token,
     const char *new_password);
-enum gala_error accounts_logout(struct request *req);
-enum gala_error accounts_logout_all(struct request *req);
+enum gala_error accounts_logout(struct svc_ctx *cx);
+enum gala_error accounts_logout_all(struct svc_ctx *cx);
 
 /* Operator commands (no request): 0 on success, else a message in err. */
 int accounts_create_admin(arena_t *a, const char *email, const char *password,

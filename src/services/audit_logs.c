@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "db/db.h"
-#include "http/json.h"
+#include "core/json.h"
 
 /* The filter, applied twice: once for the total, once for the page. An
  * unset filter is NULL and drops out when the statement is planned with its

@@ -7,7 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/arena.h"
-#include "http/errors.h"
+#include "core/errors.h"
 
 /* Every filter is optional (NULL). Times are validated RFC 3339 strings;
  * created_after and created_before are exclusive bounds. */

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/audit.h"
+#include "services/audit.h"
 #include "core/config.h"
 #include "core/money.h"
 #include "db/db.h"
-#include "http/json.h"
+#include "core/json.h"
 #include "services/events.h"
 #include "services/payments.h"
 
@@ -125,7 +125,7 @@ enum gala_error booking_decide(enum booking_status from, enum booking_action act
 	return (may_act & actor) != 0 ? GE_INVALID_STATE : GE_FORBIDDEN;
 }
 
-unsigned booking_actor(const struct booking *b, const struct auth_user *u)
+unsigned booking_actor(const struct booking *b, const struct session *u)
 {
 	unsigned a = 0;
 	if (u == NULL)
@@ -212,7 +212,7 @@ cJSON *booking_json(const struct booking *b)
 }
 
 static void explain_refusal(arena_t *a, enum gala_error e, const struct booking *b,
-    enum booking_action action, struct market_why *why)
+    enum booking_action action, struct refusal *why)
 {
 	if (why == NULL)
 		return;
@@ -239,9 +239,9 @@ static const char *audit_target(const struct booking *b, unsigned actor)
 	return b->event_owner_id;
 }
 
-enum gala_error booking_transition(struct request *req, arena_t *a, struct booking *b,
+enum gala_error booking_transition(struct svc_ctx *cx, arena_t *a, struct booking *b,
     enum booking_action action, unsigned actor, const char *actor_user_id,
-    cJSON *metadata, struct market_why *why)
+    cJSON *metadata, struct refusal *why)
 {
 	cJSON *meta = metadata ? metadata : cJSON_CreateObject();
 	/* A second round only when the row changed under us, which the lock of
@@ -272,7 +272,7 @@ enum gala_error booking_transition(struct request *req, arena_t *a, struct booki
 			meta_set(meta, "event_id", b->event_id);
 			meta_set(meta, "from", from);
 			meta_set(meta, "to", booking_status_name(to));
-			st = audit_write(req, a, actor_user_id, audit_target(b, actor),
+			st = audit_write(cx, a, actor_user_id, audit_target(b, actor),
 			    arena_printf(a, "booking.%s", booking_status_name(to)), "success", meta);
 			return st == DB_OK ? GE_OK : db_err(st);
 		}
@@ -291,10 +291,10 @@ enum gala_error booking_transition(struct request *req, arena_t *a, struct booki
 	return GE_CONFLICT;
 }
 
-enum gala_error bookings_act(struct request *req, const char *id, enum booking_action action,
-    cJSON **out, struct market_why *why)
+enum gala_error bookings_act(struct svc_ctx *cx, const char *id, enum booking_action action,
+    cJSON **out, struct refusal *why)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	struct booking b;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
@@ -302,7 +302,7 @@ enum gala_error bookings_act(struct request *req, const char *id, enum booking_a
 	enum gala_error e = bookings_load(a, id, true, &b);
 	if (e != GE_OK)
 		return fail(e);
-	unsigned actor = booking_actor(&b, req->user);
+	unsigned actor = booking_actor(&b, cx->caller);
 	if (actor == 0)
 		return fail(GE_NOT_FOUND);
 	enum booking_status to;
@@ -311,9 +311,9 @@ enum gala_error bookings_act(struct request *req, const char *id, enum booking_a
 		/* Cancelling a paid booking refunds it through Stripe, which must
 		 * not happen while this transaction holds the row. */
 		db_rollback();
-		return payments_cancel_paid_booking(req, id, out, why);
+		return payments_cancel_paid_booking(cx, id, out, why);
 	}
-	e = booking_transition(req, a, &b, action, actor, req->user->id, NULL, why);
+	e = booking_transition(cx, a, &b, action, actor, cx->caller->id, NULL, why);
 	if (e != GE_OK)
 		return fail(e);
 	if ((st = db_commit(a)) != DB_OK)
@@ -322,8 +322,8 @@ enum gala_error bookings_act(struct request *req, const char *id, enum booking_a
 	return GE_OK;
 }
 
-enum gala_error bookings_cancel_for_event(struct request *req, arena_t *a, const char *event_id,
-    struct market_why *why)
+enum gala_error bookings_cancel_for_event(struct svc_ctx *cx, arena_t *a, const char *event_id,
+    struct refusal *why)
 {
 	const char *p[] = { event_id };
 	PGresult *res;
@@ -347,24 +347,24 @@ enum gala_error bookings_cancel_for_event(struct request *req, arena_t *a, const
 			continue;
 		cJSON *meta = cJSON_CreateObject();
 		cJSON_AddStringToObject(meta, "reason", "event_cancelled");
-		enum gala_error e = booking_transition(req, a, &all[i], BOOKING_CANCEL,
-		    BOOKING_ACTOR_OWNER, req->user->id, meta, why);
+		enum gala_error e = booking_transition(cx, a, &all[i], BOOKING_CANCEL,
+		    BOOKING_ACTOR_OWNER, cx->caller->id, meta, why);
 		if (e != GE_OK)
 			return e;
 	}
 	return GE_OK;
 }
 
-enum gala_error bookings_create(struct request *req, const char *event_id,
-    const struct booking_new *in, cJSON **out, struct market_why *why)
+enum gala_error bookings_create(struct svc_ctx *cx, const char *event_id,
+    const struct booking_new *in, cJSON **out, struct refusal *why)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
 		return db_err(st);
 	struct event_ref ev;
 	/* FOR SHARE: the event cannot be cancelled until this booking is in. */
-	enum gala_error e = events_load_ref(a, event_id, req->user, EVENT_LOCK_SHARE, &ev);
+	enum gala_error e = events_load_ref(a, event_id, cx->caller, EVENT_LOCK_SHARE, &ev);
 	if (e != GE_OK)
 		return fail(e);
 	if (!(ev.access & EVENT_ACCESS_OWNER)) {
@@ -405,36 +405,36 @@ enum gala_error bookings_create(struct request *req, const char *event_id,
 	cJSON_AddStringToObject(meta, "to", "requested");
 	cJSON_AddNumberToObject(meta, "amount_cents", (double)b.amount_cents);
 	cJSON_AddStringToObject(meta, "currency", b.currency);
-	if ((st = audit_write(req, a, req->user->id, b.provider_user_id, "booking.requested",
+	if ((st = audit_write(cx, a, cx->caller->id, b.provider_user_id, "booking.requested",
 	    "success", meta)) != DB_OK || (st = db_commit(a)) != DB_OK)
 		return fail(db_err(st));
 	*out = booking_json(&b);
 	return GE_OK;
 }
 
-enum gala_error bookings_get(struct request *req, const char *id, cJSON **out)
+enum gala_error bookings_get(struct svc_ctx *cx, const char *id, cJSON **out)
 {
 	struct booking b;
-	enum gala_error e = bookings_load(req->arena, id, false, &b);
+	enum gala_error e = bookings_load(cx->arena, id, false, &b);
 	if (e != GE_OK)
 		return e;
-	if (booking_actor(&b, req->user) == 0)
+	if (booking_actor(&b, cx->caller) == 0)
 		return GE_NOT_FOUND;
 	*out = booking_json(&b);
 	return GE_OK;
 }
 
-enum gala_error bookings_list(struct request *req, const char *event_id, int limit, int offset,
+enum gala_error bookings_list(struct svc_ctx *cx, const char *event_id, int limit, int offset,
     cJSON **out)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	struct event_ref ev;
-	enum gala_error e = events_load_ref(a, event_id, req->user, EVENT_LOCK_NONE, &ev);
+	enum gala_error e = events_load_ref(a, event_id, cx->caller, EVENT_LOCK_NONE, &ev);
 	if (e != GE_OK)
 		return e;
 	/* A provider who is neither owner nor admin sees only its own. */
 	const char *only_user = (ev.access & (EVENT_ACCESS_OWNER | EVENT_ACCESS_ADMIN)) ?
-	    NULL : req->user->id;
+	    NULL : cx->caller->id;
 	char lim[16], off[16];
 	snprintf(lim, sizeof lim, "%d", limit);
 	snprintf(off, sizeof off, "%d", offset);

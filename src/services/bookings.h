@@ -17,10 +17,10 @@
 #include <cjson/cJSON.h>
 
 #include "core/arena.h"
-#include "http/auth.h"
-#include "http/errors.h"
-#include "http/request.h"
-#include "services/market.h"
+#include "services/session.h"
+#include "core/errors.h"
+#include "services/context.h"
+#include "core/errors.h"
 
 enum booking_status {
 	BOOKING_REQUESTED,
@@ -93,7 +93,7 @@ enum gala_error booking_decide(enum booking_status from, enum booking_action act
 
 /* The caller's relation to b (BOOKING_ACTOR_* bits); 0 when u may not see
  * it (then answer 404). */
-unsigned booking_actor(const struct booking *b, const struct auth_user *u);
+unsigned booking_actor(const struct booking *b, const struct session *u);
 
 /* Reads one booking; with lock, FOR UPDATE of its row (call inside a
  * transaction). GE_NOT_FOUND when there is none (id must be a UUID).
@@ -107,16 +107,16 @@ enum gala_error bookings_load(arena_t *a, const char *id, bool lock, struct book
  * GE_OK: b->status and b->updated_at are the new ones. GE_FORBIDDEN,
  * GE_INVALID_STATE: why->message names the current status. A row changed
  * since it was read is decided again on its current status. */
-enum gala_error booking_transition(struct request *req, arena_t *a, struct booking *b,
+enum gala_error booking_transition(struct svc_ctx *cx, arena_t *a, struct booking *b,
     enum booking_action action, unsigned actor, const char *actor_user_id,
-    cJSON *metadata, struct market_why *why);
+    cJSON *metadata, struct refusal *why);
 
 /* For DELETE /api/events/{id}, inside the caller's transaction (the event
  * row locked): locks the event's bookings; GE_INVALID_STATE (why->message)
  * when one is payment_pending, paid or completed, else cancels every
  * requested or accepted one as the event's owner. */
-enum gala_error bookings_cancel_for_event(struct request *req, arena_t *a, const char *event_id,
-    struct market_why *why);
+enum gala_error bookings_cancel_for_event(struct svc_ctx *cx, arena_t *a, const char *event_id,
+    struct refusal *why);
 
 /* The Event service object of API.md. */
 cJSON *booking_json(const struct booking *b);
@@ -125,8 +125,8 @@ cJSON *booking_json(const struct booking *b);
  * signed-in caller, in one transaction. A cancel of a paid booking is
  * handed to payments_cancel_paid_booking() (the refund). *out is the
  * updated booking. */
-enum gala_error bookings_act(struct request *req, const char *id, enum booking_action action,
-    cJSON **out, struct market_why *why);
+enum gala_error bookings_act(struct svc_ctx *cx, const char *id, enum booking_action action,
+    cJSON **out, struct refusal *why);
 
 struct booking_new {
 	const char *service_provider_id;
@@ -139,15 +139,15 @@ struct booking_new {
  * platform fee of PLATFORM_FEE_BPS fixed now. GE_VALIDATION (param
  * service_provider_id) for an unknown provider; GE_INVALID_STATE for a
  * cancelled event. */
-enum gala_error bookings_create(struct request *req, const char *event_id,
-    const struct booking_new *in, cJSON **out, struct market_why *why);
+enum gala_error bookings_create(struct svc_ctx *cx, const char *event_id,
+    const struct booking_new *in, cJSON **out, struct refusal *why);
 
 /* GET /api/event-services/{id}. */
-enum gala_error bookings_get(struct request *req, const char *id, cJSON **out);
+enum gala_error bookings_get(struct svc_ctx *cx, const char *id, cJSON **out);
 
 /* GET /api/events/{event_id}/services: all of them for the owner and
  * admins, a provider's own for a provider with a booking on the event. */
-enum gala_error bookings_list(struct request *req, const char *event_id, int limit, int offset,
+enum gala_error bookings_list(struct svc_ctx *cx, const char *event_id, int limit, int offset,
     cJSON **out);
 
 #endif

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/audit.h"
+#include "services/audit.h"
 #include "core/log.h"
-#include "http/auth.h"
+#include "services/session.h"
 #include "services/bookings.h"
 #include "services/payments.h"
 
@@ -24,7 +24,7 @@ static enum gala_error fail(enum gala_error e)
 }
 
 enum gala_error charges_stripe_error(arena_t *a, const struct stripe_result *r,
-    struct market_why *why)
+    struct refusal *why)
 {
 	switch (r->outcome) {
 	case STRIPE_OK:
@@ -85,7 +85,7 @@ static bool is(const char *a, const char *b)
 }
 
 static enum gala_error refused(arena_t *a, enum gala_error e, const struct booking *b,
-    const char *what, struct market_why *why)
+    const char *what, struct refusal *why)
 {
 	if (e == GE_INVALID_STATE)
 		why->message = arena_printf(a, "the booking is %s: %s is not possible in that state",
@@ -100,10 +100,10 @@ static enum gala_error refused(arena_t *a, enum gala_error e, const struct booki
 
 /* The booking is payment_pending: the same payment, and the client secret
  * of its PaymentIntent (never stored: Stripe keeps it). */
-static enum gala_error pay_again(struct request *req, const struct money_row *ch,
-    cJSON **payment, const char **client_secret, struct market_why *why)
+static enum gala_error pay_again(struct svc_ctx *cx, const struct money_row *ch,
+    cJSON **payment, const char **client_secret, struct refusal *why)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	struct stripe_result r;
 	const char *path = arena_printf(a, "/v1/payment_intents/%s", ch->payment_intent);
 	if (stripe_call(a, "GET", path, NULL, 0, NULL, &r) != STRIPE_OK)
@@ -116,7 +116,7 @@ static enum gala_error pay_again(struct request *req, const struct money_row *ch
 /* Before a new attempt replaces a PaymentIntent, the old one is cancelled
  * at Stripe, so that a customer can no longer complete it and be charged
  * for a payment Gala no longer follows. */
-static enum gala_error cancel_old_intent(arena_t *a, const char *pi, struct market_why *why)
+static enum gala_error cancel_old_intent(arena_t *a, const char *pi, struct refusal *why)
 {
 	struct stripe_result r, g;
 	const char *key = arena_printf(a, "cancel_payment_intent:%s", pi);
@@ -167,24 +167,24 @@ static enum gala_error create_intent(arena_t *a, const struct booking *b, int at
 	    stripe_str(r->object, "client_secret") != NULL ? GE_OK : GE_STRIPE_ERROR;
 }
 
-enum gala_error charges_pay(struct request *req, const char *event_service_id,
-    cJSON **payment, const char **client_secret, struct market_why *why)
+enum gala_error charges_pay(struct svc_ctx *cx, const char *event_service_id,
+    cJSON **payment, const char **client_secret, struct refusal *why)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	if (!stripe_configured())
 		return GE_STRIPE_NOT_CONFIGURED;
 	struct booking b;
 	enum gala_error e = bookings_load(a, event_service_id, false, &b);
 	if (e != GE_OK)
 		return e;
-	unsigned actor = booking_actor(&b, req->user);
+	unsigned actor = booking_actor(&b, cx->caller);
 	if (actor == 0)
 		return GE_NOT_FOUND;
 	if (!(actor & BOOKING_ACTOR_OWNER)) {
 		why->message = "only the event's owner pays for its bookings";
 		return GE_FORBIDDEN;
 	}
-	const struct auth_profile *me = auth_profile(req);
+	const struct session_profile *me = session_profile(cx->caller);
 	if (me == NULL)
 		return GE_DB_UNAVAILABLE;
 	if (!me->email_verified)
@@ -193,7 +193,7 @@ enum gala_error charges_pay(struct request *req, const char *event_service_id,
 	if ((e = charges_load_row(a, b.id, "customer_payment", false, &ch)) != GE_OK)
 		return e;
 	if (b.status == BOOKING_PAYMENT_PENDING && ch.res != NULL && ch.payment_intent != NULL)
-		return pay_again(req, &ch, payment, client_secret, why);
+		return pay_again(cx, &ch, payment, client_secret, why);
 	enum booking_status to;
 	if ((e = booking_decide(b.status, BOOKING_PAY, actor, &to)) != GE_OK)
 		return refused(a, e, &b, "pay", why);
@@ -229,7 +229,7 @@ enum gala_error charges_pay(struct request *req, const char *event_service_id,
 		if (ch.res == NULL || ch.payment_intent == NULL)
 			return GE_CONFLICT;
 		if (strcmp(ch.payment_intent, pi) != 0)
-			return pay_again(req, &ch, payment, client_secret, why);
+			return pay_again(cx, &ch, payment, client_secret, why);
 		*payment = payment_json(ch.res, 0);
 		return GE_OK;
 	}
@@ -256,11 +256,11 @@ enum gala_error charges_pay(struct request *req, const char *event_service_id,
 	cJSON_AddStringToObject(meta, "payment_id", db_value(res, 0, 0));
 	cJSON_AddStringToObject(meta, "stripe_payment_intent_id", pi);
 	cJSON_AddNumberToObject(meta, "attempt", attempt);
-	actor = booking_actor(&b, req->user);
-	if ((e = booking_transition(req, a, &b, BOOKING_PAY, actor, req->user->id, meta, why)) != GE_OK) {
+	actor = booking_actor(&b, cx->caller);
+	if ((e = booking_transition(cx, a, &b, BOOKING_PAY, actor, cx->caller->id, meta, why)) != GE_OK) {
 		db_rollback();
 		/* Nobody will pay this one: the booking moved on (cancelled). */
-		cancel_old_intent(a, pi, &(struct market_why){ 0 });
+		cancel_old_intent(a, pi, &(struct refusal){ 0 });
 		return e;
 	}
 	if ((st = db_commit(a)) != DB_OK)
@@ -282,18 +282,18 @@ static enum gala_error clear_refund_started(arena_t *a, const char *payment_id)
 
 /* Phase 1: under the booking's lock, check who may refund it from here and
  * mark the charge as being refunded (no payout may start from now on). */
-static enum gala_error refund_begin(struct request *req, const char *id,
+static enum gala_error refund_begin(struct svc_ctx *cx, const char *id,
     enum booking_action action, struct booking *b, struct money_row *ch,
-    struct money_row *po, struct market_why *why)
+    struct money_row *po, struct refusal *why)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
 		return db_err(st);
 	enum gala_error e = bookings_load(a, id, true, b);
 	if (e != GE_OK)
 		return fail(e);
-	unsigned actor = booking_actor(b, req->user);
+	unsigned actor = booking_actor(b, cx->caller);
 	if (actor == 0)
 		return fail(GE_NOT_FOUND);
 	enum booking_status to;
@@ -323,10 +323,10 @@ static enum gala_error refund_begin(struct request *req, const char *id,
 }
 
 /* Phase 2a: a released payout is taken back from the provider first. */
-static enum gala_error reverse_payout(struct request *req, const struct booking *b,
-    const struct money_row *ch, const struct money_row *po, struct market_why *why)
+static enum gala_error reverse_payout(struct svc_ctx *cx, const struct booking *b,
+    const struct money_row *ch, const struct money_row *po, struct refusal *why)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	struct stripe_result r;
 	const struct stripe_param params[] = {
 		{ "metadata[event_service_id]", b->id },
@@ -353,10 +353,10 @@ static enum gala_error reverse_payout(struct request *req, const struct booking 
 /* Phase 3: the charge and the booking are refunded, in one transaction
  * with their audit rows. The charge.refunded webhook may have done it
  * first; then there is nothing left to record. */
-static enum gala_error refund_finish(struct request *req, const char *id, const char *refund_id,
-    bool transfer_reversed, cJSON **out, struct market_why *why)
+static enum gala_error refund_finish(struct svc_ctx *cx, const char *id, const char *refund_id,
+    bool transfer_reversed, cJSON **out, struct refusal *why)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	struct booking b;
 	struct money_row ch;
 	enum db_status st = db_begin(a);
@@ -383,7 +383,7 @@ static enum gala_error refund_finish(struct request *req, const char *id, const 
 		cJSON_AddNumberToObject(m, "amount_cents", (double)ch.amount_cents);
 		cJSON_AddStringToObject(m, "currency", ch.currency);
 		cJSON_AddBoolToObject(m, "transfer_reversed", transfer_reversed);
-		st = audit_write(req, a, req->user->id, b.event_owner_id, "payment.refund", "success", m);
+		st = audit_write(cx, a, cx->caller->id, b.event_owner_id, "payment.refund", "success", m);
 		if (st != DB_OK)
 			return fail(db_err(st));
 	}
@@ -393,8 +393,8 @@ static enum gala_error refund_finish(struct request *req, const char *id, const 
 		cJSON *m = cJSON_CreateObject();
 		cJSON_AddStringToObject(m, "payment_id", ch.id);
 		cJSON_AddBoolToObject(m, "transfer_reversed", transfer_reversed);
-		e = booking_transition(req, a, &b, BOOKING_CHARGE_REFUNDED, BOOKING_ACTOR_SYSTEM,
-		    req->user->id, m, why);
+		e = booking_transition(cx, a, &b, BOOKING_CHARGE_REFUNDED, BOOKING_ACTOR_SYSTEM,
+		    cx->caller->id, m, why);
 		if (e != GE_OK)
 			return fail(e);
 	}
@@ -404,20 +404,20 @@ static enum gala_error refund_finish(struct request *req, const char *id, const 
 	return GE_OK;
 }
 
-static enum gala_error refund_booking(struct request *req, const char *id,
-    enum booking_action action, cJSON **out, struct market_why *why)
+static enum gala_error refund_booking(struct svc_ctx *cx, const char *id,
+    enum booking_action action, cJSON **out, struct refusal *why)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	if (!stripe_configured())
 		return GE_STRIPE_NOT_CONFIGURED;
 	struct booking b;
 	struct money_row ch, po;
-	enum gala_error e = refund_begin(req, id, action, &b, &ch, &po, why);
+	enum gala_error e = refund_begin(cx, id, action, &b, &ch, &po, why);
 	if (e != GE_OK)
 		return e;
 	bool reversed = po.res != NULL && is(po.status, "reversed");
 	if (po.res != NULL && is(po.status, "released")) {
-		if ((e = reverse_payout(req, &b, &ch, &po, why)) != GE_OK)
+		if ((e = reverse_payout(cx, &b, &ch, &po, why)) != GE_OK)
 			return e;
 		reversed = true;
 	}
@@ -449,7 +449,7 @@ static enum gala_error refund_booking(struct request *req, const char *id,
 			return charges_stripe_error(a, &r, why);
 		}
 	}
-	return refund_finish(req, b.id, refund_id, reversed, out, why);
+	return refund_finish(cx, b.id, refund_id, reversed, out, why);
 }
 
 /* ------------------------------------------------------------ orphans */
@@ -556,14 +556,14 @@ enum db_status charges_refund_orphans(arena_t *a, long long *count)
 	return DB_OK;
 }
 
-enum gala_error charges_refund(struct request *req, const char *event_service_id,
-    cJSON **booking, struct market_why *why)
+enum gala_error charges_refund(struct svc_ctx *cx, const char *event_service_id,
+    cJSON **booking, struct refusal *why)
 {
-	return refund_booking(req, event_service_id, BOOKING_REFUND, booking, why);
+	return refund_booking(cx, event_service_id, BOOKING_REFUND, booking, why);
 }
 
-enum gala_error charges_cancel_paid(struct request *req, const char *event_service_id,
-    cJSON **booking, struct market_why *why)
+enum gala_error charges_cancel_paid(struct svc_ctx *cx, const char *event_service_id,
+    cJSON **booking, struct refusal *why)
 {
-	return refund_booking(req, event_service_id, BOOKING_CANCEL, booking, why);
+	return refund_booking(cx, event_service_id, BOOKING_CANCEL, booking, why);
 }

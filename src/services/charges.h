@@ -25,27 +25,27 @@
 #include "clients/stripe.h"
 #include "core/arena.h"
 #include "db/db.h"
-#include "http/errors.h"
-#include "http/request.h"
-#include "services/market.h"
+#include "core/errors.h"
+#include "services/context.h"
+#include "core/errors.h"
 
 /* POST /api/event-services/{id}/pay (the event owner, verified email): a
  * PaymentIntent, the customer_payment row (requires_payment) and the
  * booking to payment_pending. Again while payment_pending: the same
  * payment and client secret. *payment is the Payment object. */
-enum gala_error charges_pay(struct request *req, const char *event_service_id,
-    cJSON **payment, const char **client_secret, struct market_why *why);
+enum gala_error charges_pay(struct svc_ctx *cx, const char *event_service_id,
+    cJSON **payment, const char **client_secret, struct refusal *why);
 
 /* POST /api/event-services/{id}/refund (admin): refunds a paid, completed
  * or released booking; for a released one the payout's transfer is
  * reversed first. *booking is the updated Event service object. */
-enum gala_error charges_refund(struct request *req, const char *event_service_id,
-    cJSON **booking, struct market_why *why);
+enum gala_error charges_refund(struct svc_ctx *cx, const char *event_service_id,
+    cJSON **booking, struct refusal *why);
 
 /* The refund branch of POST /api/event-services/{id}/cancel (owner or
  * provider of a paid booking). */
-enum gala_error charges_cancel_paid(struct request *req, const char *event_service_id,
-    cJSON **booking, struct market_why *why);
+enum gala_error charges_cancel_paid(struct svc_ctx *cx, const char *event_service_id,
+    cJSON **booking, struct refusal *why);
 
 /* gala maintenance: refunds charges that succeeded for a booking that was
  * cancelled while its payment was pending (the customer completed the
@@ -58,7 +58,7 @@ enum db_status charges_refund_orphans(arena_t *a, long long *count);
  * payment_error with Stripe's message in why, anything else 502
  * stripe_unavailable (503 when no key is configured). */
 enum gala_error charges_stripe_error(arena_t *a, const struct stripe_result *r,
-    struct market_why *why);
+    struct refusal *why);
 
 /* A payment row of a booking with the money columns the API does not show. */
 struct money_row {

@@ -8,7 +8,7 @@
 #include "core/config.h"
 #include "core/crypto.h"
 #include "db/db.h"
-#include "http/auth.h"
+#include "services/session.h"
 #include "services/charges.h"
 
 static enum gala_error db_err(enum db_status st)
@@ -18,11 +18,11 @@ static enum gala_error db_err(enum db_status st)
 
 /* Creates the Express account; the key makes every onboarding of this
  * provider the same request, so concurrent ones get one account. */
-static enum gala_error create_account(struct request *req, const char *provider_id,
-    const char **acct, struct market_why *why)
+static enum gala_error create_account(struct svc_ctx *cx, const char *provider_id,
+    const char **acct, struct refusal *why)
 {
-	arena_t *a = req->arena;
-	const struct auth_profile *me = auth_profile(req);
+	arena_t *a = cx->arena;
+	const struct session_profile *me = session_profile(cx->caller);
 	if (me == NULL)
 		return GE_DB_UNAVAILABLE;
 	const struct stripe_param params[] = {
@@ -34,7 +34,7 @@ static enum gala_error create_account(struct request *req, const char *provider_
 		{ "capabilities[card_payments][requested]", "true" },
 		{ "capabilities[transfers][requested]", "true" },
 		{ "metadata[service_provider_id]", provider_id },
-		{ "metadata[user_id]", req->user->id },
+		{ "metadata[user_id]", cx->caller->id },
 	};
 	struct stripe_result r;
 	const char *key = arena_printf(a, "connect_account:%s", provider_id);
@@ -59,10 +59,10 @@ static enum gala_error create_account(struct request *req, const char *provider_
 	return GE_OK;
 }
 
-enum gala_error connect_onboard(struct request *req, const char *provider_id,
-    const char **url, const char **stripe_account_id, struct market_why *why)
+enum gala_error connect_onboard(struct svc_ctx *cx, const char *provider_id,
+    const char **url, const char **stripe_account_id, struct refusal *why)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	if (!stripe_configured())
 		return GE_STRIPE_NOT_CONFIGURED;
 	const char *p[] = { provider_id };
@@ -73,13 +73,13 @@ enum gala_error connect_onboard(struct request *req, const char *provider_id,
 		return db_err(st);
 	if (PQntuples(res) != 1)
 		return GE_NOT_FOUND;
-	if (strcmp(db_value(res, 0, 0), req->user->id) != 0) {
+	if (strcmp(db_value(res, 0, 0), cx->caller->id) != 0) {
 		why->message = "only the provider's own user may connect its Stripe account";
 		return GE_FORBIDDEN;
 	}
 	const char *acct = db_value(res, 0, 1);
 	enum gala_error e;
-	if (acct == NULL && (e = create_account(req, provider_id, &acct, why)) != GE_OK)
+	if (acct == NULL && (e = create_account(cx, provider_id, &acct, why)) != GE_OK)
 		return e;
 	/* A link is single-use and short-lived: each call makes a new one. */
 	char nonce[33];

@@ -7,13 +7,13 @@
 #ifndef GALA_CONNECT_H
 #define GALA_CONNECT_H
 
-#include "http/errors.h"
-#include "http/request.h"
-#include "services/market.h"
+#include "core/errors.h"
+#include "services/context.h"
+#include "core/errors.h"
 
 /* POST /api/providers/{id}/stripe-onboarding by the provider's own user:
  * the account (created when missing) and a fresh onboarding link. */
-enum gala_error connect_onboard(struct request *req, const char *provider_id,
-    const char **url, const char **stripe_account_id, struct market_why *why);
+enum gala_error connect_onboard(struct svc_ctx *cx, const char *provider_id,
+    const char **url, const char **stripe_account_id, struct refusal *why);
 
 #endif

@@ -7,8 +7,7 @@
 #include <string.h>
 
 #include "db/db.h"
-#include "http/json.h"
-#include "http/validate.h"
+#include "core/json.h"
 #include "services/bookings.h"
 
 /* id, owner_id, title, description, city, venue, starts_at, ends_at,
@@ -63,7 +62,7 @@ static cJSON *event_json(const PGresult *res, int row)
  * query several times dearer for every caller (API.md's common case is the
  * owner). */
 static enum gala_error event_access(arena_t *a, const char *event_id, const char *owner_id,
-    const struct auth_user *u, unsigned *access)
+    const struct session *u, unsigned *access)
 {
 	*access = 0;
 	if (strcmp(owner_id, u->id) == 0)
@@ -84,7 +83,7 @@ static enum gala_error event_access(arena_t *a, const char *event_id, const char
 	return GE_OK;
 }
 
-enum gala_error events_load_ref(arena_t *a, const char *id, const struct auth_user *u,
+enum gala_error events_load_ref(arena_t *a, const char *id, const struct session *u,
     enum event_lock lock, struct event_ref *out)
 {
 	static const char *const sql[] = {
@@ -111,15 +110,15 @@ enum gala_error events_load_ref(arena_t *a, const char *id, const struct auth_us
 	return out->access != 0 ? GE_OK : GE_NOT_FOUND;
 }
 
-enum gala_error events_create(struct request *req, const struct event_fields *f, cJSON **out)
+enum gala_error events_create(struct svc_ctx *cx, const struct event_fields *f, cJSON **out)
 {
 	char budget[24];
 	snprintf(budget, sizeof budget, "%lld", f->budget_cents);
-	const char *p[] = { req->user->id, f->title, f->description, f->city, f->venue,
+	const char *p[] = { cx->caller->id, f->title, f->description, f->city, f->venue,
 		f->starts_at, f->ends_at, f->has_budget ? budget : NULL,
 		f->currency ? f->currency : "usd" };
 	PGresult *res;
-	enum db_status st = db_exec(req->arena, &res,
+	enum db_status st = db_exec(cx->arena, &res,
 	    "INSERT INTO events AS e (owner_id, title, description, city, venue, starts_at, ends_at, "
 	    "budget_cents, currency) VALUES ($1, $2, $3, $4, $5, $6::timestamptz, $7::timestamptz, "
 	    "$8::bigint, $9) RETURNING " EVENT_COLUMNS, 9, p);
@@ -129,14 +128,14 @@ enum gala_error events_create(struct request *req, const struct event_fields *f,
 	return GE_OK;
 }
 
-enum gala_error events_list(struct request *req, const char *owner_id, int limit, int offset,
+enum gala_error events_list(struct svc_ctx *cx, const char *owner_id, int limit, int offset,
     cJSON **out)
 {
-	arena_t *a = req->arena;
-	if (!auth_is_admin(req)) {
-		if (owner_id != NULL && strcmp(owner_id, req->user->id) != 0)
+	arena_t *a = cx->arena;
+	if (!session_is_admin(cx->caller)) {
+		if (owner_id != NULL && strcmp(owner_id, cx->caller->id) != 0)
 			return GE_FORBIDDEN;
-		owner_id = req->user->id;
+		owner_id = cx->caller->id;
 	}
 	char lim[16], off[16];
 	snprintf(lim, sizeof lim, "%d", limit);
@@ -178,18 +177,18 @@ enum gala_error events_list(struct request *req, const char *owner_id, int limit
 	return GE_OK;
 }
 
-enum gala_error events_get(struct request *req, const char *id, cJSON **out)
+enum gala_error events_get(struct svc_ctx *cx, const char *id, cJSON **out)
 {
 	const char *p[] = { id };
 	PGresult *res;
-	enum db_status st = db_exec(req->arena, &res, "SELECT " EVENT_COLUMNS
+	enum db_status st = db_exec(cx->arena, &res, "SELECT " EVENT_COLUMNS
 	    " FROM events e WHERE e.id = $1", 1, p);
 	if (st != DB_OK)
 		return db_err(st);
 	if (PQntuples(res) != 1)
 		return GE_NOT_FOUND;
 	unsigned access;
-	enum gala_error e = event_access(req->arena, id, db_value(res, 0, 1), req->user, &access);
+	enum gala_error e = event_access(cx->arena, id, db_value(res, 0, 1), cx->caller, &access);
 	if (e != GE_OK)
 		return e;
 	if (access == 0)
@@ -200,10 +199,10 @@ enum gala_error events_get(struct request *req, const char *id, cJSON **out)
 
 /* Owner-only changes: loads and locks the event, 404 / 403 / 409 as API.md
  * says. */
-static enum gala_error owner_lock(struct request *req, const char *id, struct event_ref *ev,
-    struct market_why *why)
+static enum gala_error owner_lock(struct svc_ctx *cx, const char *id, struct event_ref *ev,
+    struct refusal *why)
 {
-	enum gala_error e = events_load_ref(req->arena, id, req->user, EVENT_LOCK_UPDATE, ev);
+	enum gala_error e = events_load_ref(cx->arena, id, cx->caller, EVENT_LOCK_UPDATE, ev);
 	if (e != GE_OK)
 		return e;
 	if (!(ev->access & EVENT_ACCESS_OWNER)) {
@@ -213,15 +212,15 @@ static enum gala_error owner_lock(struct request *req, const char *id, struct ev
 	return GE_OK;
 }
 
-enum gala_error events_update(struct request *req, const char *id, const struct event_fields *f,
-    cJSON **out, struct market_why *why)
+enum gala_error events_update(struct svc_ctx *cx, const char *id, const struct event_fields *f,
+    cJSON **out, struct refusal *why)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
 		return db_err(st);
 	struct event_ref ev;
-	enum gala_error e = owner_lock(req, id, &ev, why);
+	enum gala_error e = owner_lock(cx, id, &ev, why);
 	if (e != GE_OK)
 		return fail(e);
 	if (strcmp(ev.status, "cancelled") == 0) {
@@ -267,21 +266,21 @@ enum gala_error events_update(struct request *req, const char *id, const struct 
 	return GE_OK;
 }
 
-enum gala_error events_cancel(struct request *req, const char *id, struct market_why *why)
+enum gala_error events_cancel(struct svc_ctx *cx, const char *id, struct refusal *why)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
 		return db_err(st);
 	struct event_ref ev;
-	enum gala_error e = owner_lock(req, id, &ev, why);
+	enum gala_error e = owner_lock(cx, id, &ev, why);
 	if (e != GE_OK)
 		return fail(e);
 	if (strcmp(ev.status, "cancelled") == 0) {
 		db_rollback();
 		return GE_OK;
 	}
-	if ((e = bookings_cancel_for_event(req, a, id, why)) != GE_OK)
+	if ((e = bookings_cancel_for_event(cx, a, id, why)) != GE_OK)
 		return fail(e);
 	const char *p[] = { id };
 	PGresult *res;

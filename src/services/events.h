@@ -10,10 +10,10 @@
 #include <cjson/cJSON.h>
 
 #include "core/arena.h"
-#include "http/auth.h"
-#include "http/errors.h"
-#include "http/request.h"
-#include "services/market.h"
+#include "services/session.h"
+#include "core/errors.h"
+#include "services/context.h"
+#include "core/errors.h"
 
 /* How the caller relates to an event; 0: may not see it (404). */
 #define EVENT_ACCESS_OWNER    0x1u
@@ -36,7 +36,7 @@ struct event_ref {
 
 /* Loads the event and u's access to it (locks need a transaction).
  * GE_NOT_FOUND when there is none or u may not see it. */
-enum gala_error events_load_ref(arena_t *a, const char *id, const struct auth_user *u,
+enum gala_error events_load_ref(arena_t *a, const char *id, const struct session *u,
     enum event_lock lock, struct event_ref *out);
 
 /* Fields of a create or PATCH. A member that is absent stays NULL / false;
@@ -56,22 +56,22 @@ struct event_fields {
 };
 
 /* POST /api/events: a draft owned by the caller. */
-enum gala_error events_create(struct request *req, const struct event_fields *f, cJSON **out);
+enum gala_error events_create(struct svc_ctx *cx, const struct event_fields *f, cJSON **out);
 
 /* GET /api/events: the caller's own (admins: all, or owner_id's). */
-enum gala_error events_list(struct request *req, const char *owner_id, int limit, int offset,
+enum gala_error events_list(struct svc_ctx *cx, const char *owner_id, int limit, int offset,
     cJSON **out);
 
-enum gala_error events_get(struct request *req, const char *id, cJSON **out);
+enum gala_error events_get(struct svc_ctx *cx, const char *id, cJSON **out);
 
 /* PATCH /api/events/{id} (owner). GE_INVALID_STATE for a cancelled event;
  * GE_VALIDATION (why->param) when ends_at would not follow starts_at. */
-enum gala_error events_update(struct request *req, const char *id, const struct event_fields *f,
-    cJSON **out, struct market_why *why);
+enum gala_error events_update(struct svc_ctx *cx, const char *id, const struct event_fields *f,
+    cJSON **out, struct refusal *why);
 
 /* DELETE /api/events/{id} (owner): status cancelled, with its requested and
  * accepted bookings; GE_INVALID_STATE while one is payment_pending, paid or
  * completed. Cancelling a cancelled event is a no-op. */
-enum gala_error events_cancel(struct request *req, const char *id, struct market_why *why);
+enum gala_error events_cancel(struct svc_ctx *cx, const char *id, struct refusal *why);
 
 #endif

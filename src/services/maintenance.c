@@ -7,7 +7,7 @@
 
 #include "core/idempotency.h"
 #include "core/log.h"
-#include "http/request.h"
+#include "services/context.h"
 #include "services/charges.h"
 #include "services/payouts.h"
 #include "services/webhooks.h"

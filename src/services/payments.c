@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/auth.h"
-#include "http/json.h"
+#include "services/session.h"
+#include "core/json.h"
 #include "services/charges.h"
 
 static enum gala_error db_err(enum db_status st)
@@ -36,22 +36,22 @@ cJSON *payment_json(const PGresult *res, int row)
 	return o;
 }
 
-enum gala_error payments_list(struct request *req, int limit, int offset, cJSON **out)
+enum gala_error payments_list(struct svc_ctx *cx, int limit, int offset, cJSON **out)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	char lim[16], off[16];
 	snprintf(lim, sizeof lim, "%d", limit);
 	snprintf(off, sizeof off, "%d", offset);
 	PGresult *count, *rows;
 	enum db_status st;
-	if (auth_is_admin(req)) {
+	if (session_is_admin(cx->caller)) {
 		const char *p[] = { lim, off };
 		st = db_exec(a, &count, "SELECT count(*) FROM payments", 0, NULL);
 		if (st == DB_OK)
 			st = db_exec(a, &rows, "SELECT " PAYMENT_COLUMNS " FROM payments p "
 			    "ORDER BY p.created_at DESC, p.id DESC LIMIT $1::int OFFSET $2::int", 2, p);
 	} else {
-		const char *p[] = { req->user->id, lim, off };
+		const char *p[] = { cx->caller->id, lim, off };
 		st = db_exec(a, &count, "SELECT count(*) FROM payments p "
 		    "WHERE p.payer_id = $1 OR p.payee_id = $1", 1, p);
 		if (st == DB_OK)
@@ -68,26 +68,26 @@ enum gala_error payments_list(struct request *req, int limit, int offset, cJSON 
 	return GE_OK;
 }
 
-enum gala_error payments_get(struct request *req, const char *id, cJSON **out)
+enum gala_error payments_get(struct svc_ctx *cx, const char *id, cJSON **out)
 {
 	const char *p[] = { id };
 	PGresult *res;
-	enum db_status st = db_exec(req->arena, &res,
+	enum db_status st = db_exec(cx->arena, &res,
 	    "SELECT " PAYMENT_COLUMNS " FROM payments p WHERE p.id = $1", 1, p);
 	if (st != DB_OK)
 		return db_err(st);
 	if (PQntuples(res) != 1)
 		return GE_NOT_FOUND;
 	const char *payer = db_value(res, 0, 3), *payee = db_value(res, 0, 4);
-	if (!auth_is_admin(req) && !(payer != NULL && strcmp(payer, req->user->id) == 0) &&
-	    strcmp(payee, req->user->id) != 0)
+	if (!session_is_admin(cx->caller) && !(payer != NULL && strcmp(payer, cx->caller->id) == 0) &&
+	    strcmp(payee, cx->caller->id) != 0)
 		return GE_NOT_FOUND;
 	*out = payment_json(res, 0);
 	return GE_OK;
 }
 
-enum gala_error payments_cancel_paid_booking(struct request *req, const char *event_service_id,
-    cJSON **out, struct market_why *why)
+enum gala_error payments_cancel_paid_booking(struct svc_ctx *cx, const char *event_service_id,
+    cJSON **out, struct refusal *why)
 {
-	return charges_cancel_paid(req, event_service_id, out, why);
+	return charges_cancel_paid(cx, event_service_id, out, why);
 }

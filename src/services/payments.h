@@ -12,9 +12,9 @@
 
 #include "core/arena.h"
 #include "db/db.h"
-#include "http/errors.h"
-#include "http/request.h"
-#include "services/market.h"
+#include "core/errors.h"
+#include "services/context.h"
+#include "core/errors.h"
 
 /* id, event_service_id, payment_type, payer_id, payee_id, amount_cents,
  * currency, status, stripe_payment_intent_id, stripe_transfer_id,
@@ -31,10 +31,10 @@
 cJSON *payment_json(const PGresult *res, int row);
 
 /* GET /api/payments: where the caller is payer or payee (admins: all). */
-enum gala_error payments_list(struct request *req, int limit, int offset, cJSON **out);
+enum gala_error payments_list(struct svc_ctx *cx, int limit, int offset, cJSON **out);
 
 /* GET /api/payments/{id}: same visibility, GE_NOT_FOUND otherwise. */
-enum gala_error payments_get(struct request *req, const char *id, cJSON **out);
+enum gala_error payments_get(struct svc_ctx *cx, const char *id, cJSON **out);
 
 /* The refund branch of POST /api/event-services/{id}/cancel, called for a
  * booking the caller may cancel while it is paid (bookings_act has
@@ -43,7 +43,7 @@ enum gala_error payments_get(struct request *req, const char *id, cJSON **out);
  * refund:{event_service_id}), then booking_transition(BOOKING_CANCEL) to
  * refunded and the payment row to refunded; filled by the money code,
  * charges_cancel_paid() (services/charges.h). */
-enum gala_error payments_cancel_paid_booking(struct request *req, const char *event_service_id,
-    cJSON **out, struct market_why *why);
+enum gala_error payments_cancel_paid_booking(struct svc_ctx *cx, const char *event_service_id,
+    cJSON **out, struct refusal *why);
 
 #endif

@@ -7,10 +7,10 @@
 #include <string.h>
 
 #include "clients/stripe.h"
-#include "core/audit.h"
+#include "services/audit.h"
 #include "core/log.h"
 #include "db/db.h"
-#include "http/auth.h"
+#include "services/session.h"
 #include "services/bookings.h"
 #include "services/charges.h"
 #include "services/payments.h"
@@ -33,7 +33,7 @@ static bool is(const char *a, const char *b)
 
 /* What phase 2 and 3 need, read under the booking's lock in phase 1. */
 struct payout_job {
-	struct request *req;        /* NULL for gala maintenance */
+	struct svc_ctx *cx;        /* NULL for gala maintenance */
 	const char *booking_id;
 	const char *payout_id;
 	const char *payee_id;
@@ -59,7 +59,7 @@ static const char *payout_key(arena_t *a, const struct payout_job *j)
  * both audit rows, one transaction. */
 static enum gala_error record_released(arena_t *a, const struct payout_job *j,
     const char *transfer_id, bool adopted, cJSON **payment, bool *already,
-    struct market_why *why)
+    struct refusal *why)
 {
 	struct booking b;
 	enum db_status st = db_begin(a);
@@ -103,7 +103,7 @@ static enum gala_error record_released(arena_t *a, const struct payout_job *j,
 	cJSON_AddStringToObject(m, "idempotency_key", payout_key(a, j));
 	if (adopted)
 		cJSON_AddBoolToObject(m, "found_by_transfer_group", 1);
-	st = audit_write(j->req, a, j->actor_user_id, j->payee_id, "payment.release", "success", m);
+	st = audit_write(j->cx, a, j->actor_user_id, j->payee_id, "payment.release", "success", m);
 	if (st != DB_OK)
 		return fail(db_err(st));
 	if (b.status == BOOKING_COMPLETED) {
@@ -111,7 +111,7 @@ static enum gala_error record_released(arena_t *a, const struct payout_job *j,
 		cJSON_AddStringToObject(bm, "payment_id", j->payout_id);
 		if (transfer_id != NULL)
 			cJSON_AddStringToObject(bm, "stripe_transfer_id", transfer_id);
-		e = booking_transition(j->req, a, &b, BOOKING_RELEASE, j->actor, j->actor_user_id, bm,
+		e = booking_transition(j->cx, a, &b, BOOKING_RELEASE, j->actor, j->actor_user_id, bm,
 		    why);
 		if (e != GE_OK)
 			return fail(e);
@@ -149,14 +149,14 @@ static enum gala_error rollback_payout(arena_t *a, const struct payout_job *j, b
 	cJSON_AddStringToObject(m, "stripe_error_type", r->error_type);
 	cJSON_AddStringToObject(m, "stripe_error_code", r->error_code);
 	cJSON_AddStringToObject(m, "reason", r->message);
-	st = audit_write(j->req, a, j->actor_user_id, j->payee_id, "payment.release", "failure", m);
+	st = audit_write(j->cx, a, j->actor_user_id, j->payee_id, "payment.release", "failure", m);
 	if (st != DB_OK)
 		return fail(db_err(st));
 	st = db_commit(a);
 	return st == DB_OK ? GE_OK : db_err(st);
 }
 
-static enum gala_error unconfirmed(struct market_why *why)
+static enum gala_error unconfirmed(struct refusal *why)
 {
 	why->message = "the payout could not be confirmed with Stripe; it stays in progress and "
 	    "is completed by a later release or by maintenance, never paid twice";
@@ -203,7 +203,7 @@ static enum gala_error fetch_charge(arena_t *a, struct payout_job *j, struct str
 
 /* Phases 2 and 3. */
 static enum gala_error payout_run(arena_t *a, struct payout_job *j, cJSON **payment,
-    bool *already, struct market_why *why)
+    bool *already, struct refusal *why)
 {
 	struct stripe_result r;
 	enum gala_error e;
@@ -296,7 +296,7 @@ static enum gala_error claim(arena_t *a, const char *payout_id)
 
 /* Phase 1 of a new payout: the row, committed by the caller. */
 static enum gala_error start_payout(arena_t *a, const struct booking *b,
-    const struct money_row *ch, struct money_row *po, struct market_why *why)
+    const struct money_row *ch, struct money_row *po, struct refusal *why)
 {
 	if (ch->res == NULL || !is(ch->status, "succeeded")) {
 		why->message = "the booking's charge has not succeeded";
@@ -332,10 +332,10 @@ static enum gala_error start_payout(arena_t *a, const struct booking *b,
 	return charges_load_row(a, b->id, "service_payment", false, po);
 }
 
-enum gala_error payouts_release(struct request *req, const char *event_service_id,
-    cJSON **payment, bool *already_released, struct market_why *why)
+enum gala_error payouts_release(struct svc_ctx *cx, const char *event_service_id,
+    cJSON **payment, bool *already_released, struct refusal *why)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	*already_released = false;
 	if (!stripe_configured())
 		return GE_STRIPE_NOT_CONFIGURED;
@@ -347,7 +347,7 @@ enum gala_error payouts_release(struct request *req, const char *event_service_i
 	enum gala_error e = bookings_load(a, event_service_id, true, &b);
 	if (e != GE_OK)
 		return fail(e);
-	unsigned actor = booking_actor(&b, req->user);
+	unsigned actor = booking_actor(&b, cx->caller);
 	if (actor == 0)
 		return fail(GE_NOT_FOUND);
 	if ((e = charges_load_row(a, b.id, "service_payment", true, &po)) != GE_OK ||
@@ -386,8 +386,8 @@ enum gala_error payouts_release(struct request *req, const char *event_service_i
 	}
 	if ((st = db_commit(a)) != DB_OK)
 		return db_err(st);
-	struct payout_job j = { .req = req, .fresh = fresh, .actor = actor,
-		.actor_user_id = req->user->id };
+	struct payout_job j = { .cx = cx, .fresh = fresh, .actor = actor,
+		.actor_user_id = cx->caller->id };
 	job_fill(&j, &b, &po, &ch);
 	return payout_run(a, &j, payment, already_released, why);
 }
@@ -452,7 +452,7 @@ enum db_status payouts_complete_stuck(arena_t *a, long long *count)
 			return e == GE_DB_UNAVAILABLE ? DB_UNAVAILABLE : DB_ERROR;
 		if (!claimed)
 			continue;
-		struct market_why why = { 0 };
+		struct refusal why = { 0 };
 		cJSON *payment = NULL;
 		bool already;
 		e = payout_run(a, &j, &payment, &already, &why);

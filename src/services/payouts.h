@@ -26,17 +26,17 @@
 
 #include "core/arena.h"
 #include "db/db.h"
-#include "http/errors.h"
-#include "http/request.h"
-#include "services/market.h"
+#include "core/errors.h"
+#include "services/context.h"
+#include "core/errors.h"
 
 #define PAYOUT_IN_PROGRESS_SECONDS 60
 
 /* POST /api/event-services/{id}/release for the signed-in caller (admin,
  * or the event owner once completed). *payment is the payout;
  * *already_released tells that an earlier call made it. */
-enum gala_error payouts_release(struct request *req, const char *event_service_id,
-    cJSON **payment, bool *already_released, struct market_why *why);
+enum gala_error payouts_release(struct svc_ctx *cx, const char *event_service_id,
+    cJSON **payment, bool *already_released, struct refusal *why);
 
 /* gala maintenance: completes every payout stuck in payout_started for
  * longer than PAYOUT_IN_PROGRESS_SECONDS and adds how many it settled

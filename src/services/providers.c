@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "db/db.h"
-#include "http/json.h"
-#include "http/auth.h"
+#include "core/json.h"
+#include "services/session.h"
 
 static enum gala_error db_err(enum db_status st)
 {
@@ -35,12 +35,12 @@ cJSON *provider_json(const PGresult *res, int row)
 	return o;
 }
 
-enum gala_error providers_create(struct request *req, const struct provider_fields *f,
+enum gala_error providers_create(struct svc_ctx *cx, const struct provider_fields *f,
     cJSON **out)
 {
-	const char *p[] = { req->user->id, f->business_name, f->category, f->description, f->city };
+	const char *p[] = { cx->caller->id, f->business_name, f->category, f->description, f->city };
 	PGresult *res;
-	enum db_status st = db_exec(req->arena, &res,
+	enum db_status st = db_exec(cx->arena, &res,
 	    "INSERT INTO service_providers AS sp (user_id, business_name, category, description, city) "
 	    "VALUES ($1, $2, $3, $4, $5) RETURNING " PROVIDER_COLUMNS, 5, p);
 	if (st == DB_ERROR && db_is_unique_violation(res))
@@ -51,10 +51,10 @@ enum gala_error providers_create(struct request *req, const struct provider_fiel
 	return GE_OK;
 }
 
-enum gala_error providers_list(struct request *req, const char *category, const char *city,
+enum gala_error providers_list(struct svc_ctx *cx, const char *category, const char *city,
     int limit, int offset, cJSON **out)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	char lim[16], off[16];
 	snprintf(lim, sizeof lim, "%d", limit);
 	snprintf(off, sizeof off, "%d", offset);
@@ -78,11 +78,11 @@ enum gala_error providers_list(struct request *req, const char *category, const 
 	return GE_OK;
 }
 
-enum gala_error providers_get(struct request *req, const char *id, cJSON **out)
+enum gala_error providers_get(struct svc_ctx *cx, const char *id, cJSON **out)
 {
 	const char *p[] = { id };
 	PGresult *res;
-	enum db_status st = db_exec(req->arena, &res,
+	enum db_status st = db_exec(cx->arena, &res,
 	    "SELECT " PROVIDER_COLUMNS " FROM service_providers sp WHERE sp.id = $1", 1, p);
 	if (st != DB_OK)
 		return db_err(st);
@@ -92,13 +92,13 @@ enum gala_error providers_get(struct request *req, const char *id, cJSON **out)
 	return GE_OK;
 }
 
-enum gala_error providers_update(struct request *req, const char *id,
-    const struct provider_fields *f, cJSON **out, struct market_why *why)
+enum gala_error providers_update(struct svc_ctx *cx, const char *id,
+    const struct provider_fields *f, cJSON **out, struct refusal *why)
 {
-	const char *p[] = { id, req->user->id, f->business_name, f->category,
+	const char *p[] = { id, cx->caller->id, f->business_name, f->category,
 		f->description || f->clear_description ? "true" : "false", f->description, f->city };
 	PGresult *res;
-	enum db_status st = db_exec(req->arena, &res, "UPDATE service_providers sp SET "
+	enum db_status st = db_exec(cx->arena, &res, "UPDATE service_providers sp SET "
 	    "business_name = COALESCE($3, business_name), category = COALESCE($4, category), "
 	    "description = CASE WHEN $5::boolean THEN $6 ELSE description END, "
 	    "city = COALESCE($7, city), updated_at = now() "
@@ -111,7 +111,7 @@ enum gala_error providers_update(struct request *req, const char *id,
 	}
 	/* Every signed-in user may see the profile: 403 if it exists. */
 	const char *q[] = { id };
-	if ((st = db_exec(req->arena, &res, "SELECT 1 FROM service_providers WHERE id = $1", 1,
+	if ((st = db_exec(cx->arena, &res, "SELECT 1 FROM service_providers WHERE id = $1", 1,
 	    q)) != DB_OK)
 		return db_err(st);
 	if (PQntuples(res) == 0)

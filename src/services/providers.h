@@ -11,9 +11,9 @@
 #include <libpq-fe.h>
 
 #include "db/db.h"
-#include "http/errors.h"
-#include "http/request.h"
-#include "services/market.h"
+#include "core/errors.h"
+#include "services/context.h"
+#include "core/errors.h"
 
 /* id, user_id, business_name, category, description, city,
  * stripe_account_id, payouts_enabled, created_at (table alias sp) */
@@ -35,17 +35,17 @@ struct provider_fields {
 
 /* POST /api/providers: the caller's profile; GE_PROFILE_EXISTS for a
  * second one. */
-enum gala_error providers_create(struct request *req, const struct provider_fields *f,
+enum gala_error providers_create(struct svc_ctx *cx, const struct provider_fields *f,
     cJSON **out);
 
 /* GET /api/providers; category and city (case-insensitive) may be NULL. */
-enum gala_error providers_list(struct request *req, const char *category, const char *city,
+enum gala_error providers_list(struct svc_ctx *cx, const char *category, const char *city,
     int limit, int offset, cJSON **out);
 
-enum gala_error providers_get(struct request *req, const char *id, cJSON **out);
+enum gala_error providers_get(struct svc_ctx *cx, const char *id, cJSON **out);
 
 /* PATCH /api/providers/{id}: GE_FORBIDDEN for anyone but its user. */
-enum gala_error providers_update(struct request *req, const char *id,
-    const struct provider_fields *f, cJSON **out, struct market_why *why);
+enum gala_error providers_update(struct svc_ctx *cx, const char *id,
+    const struct provider_fields *f, cJSON **out, struct refusal *why);
 
 #endif

@@ -8,13 +8,13 @@
 #include <time.h>
 
 #include "clients/stripe.h"
-#include "core/audit.h"
+#include "services/audit.h"
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "db/db.h"
-#include "http/auth.h"
-#include "http/json.h"
+#include "services/session.h"
+#include "core/json.h"
 
 #define SUB_COLUMNS "id, user_id, stripe_subscription_id, price_id, status, " \
 	SQL_TS("current_period_end") ", cancel_at_period_end, " SQL_TS("created_at") ", " \
@@ -165,10 +165,10 @@ static enum db_status upsert_from_stripe(arena_t *a, const char *user_id, const 
 
 /* The user's Stripe customer, created once: concurrent first calls share
  * one idempotency key, so Stripe makes one customer for all of them. */
-static enum gala_error ensure_customer(struct request *req, const char **customer)
+static enum gala_error ensure_customer(struct svc_ctx *cx, const char **customer)
 {
-	arena_t *a = req->arena;
-	const char *p[] = { req->user->id };
+	arena_t *a = cx->arena;
+	const char *p[] = { cx->caller->id };
 	PGresult *res;
 	enum db_status st = db_exec(a, &res, "SELECT stripe_customer_id FROM users WHERE id = $1", 1, p);
 	if (st != DB_OK)
@@ -176,22 +176,22 @@ static enum gala_error ensure_customer(struct request *req, const char **custome
 	*customer = db_value(res, 0, 0);
 	if (*customer != NULL)
 		return GE_OK;
-	const struct auth_profile *me = auth_profile(req);
+	const struct session_profile *me = session_profile(cx->caller);
 	if (me == NULL)
 		return GE_DB_UNAVAILABLE;
 	const struct stripe_param params[] = {
 		{ "email", me->email },
 		{ "name", me->full_name },
-		{ "metadata[user_id]", req->user->id },
+		{ "metadata[user_id]", cx->caller->id },
 	};
 	struct stripe_result r;
-	char *key = arena_printf(a, "customer:%s", req->user->id);
+	char *key = arena_printf(a, "customer:%s", cx->caller->id);
 	if (stripe_call(a, "POST", "/v1/customers", params, 3, key, &r) != STRIPE_OK)
 		return stripe_err(r.outcome);
 	const char *cid = stripe_str(r.object, "id");
 	if (cid == NULL)
 		return GE_STRIPE_UNAVAILABLE;
-	const char *q[] = { req->user->id, cid };
+	const char *q[] = { cx->caller->id, cid };
 	st = db_exec(a, &res, "UPDATE users SET stripe_customer_id = coalesce(stripe_customer_id, $2), "
 	    "updated_at = now() WHERE id = $1 RETURNING stripe_customer_id", 2, q);
 	if (st != DB_OK)
@@ -208,14 +208,14 @@ static cJSON *audit_meta(const char *sub_id, const char *price_or_mode, const ch
 	return m;
 }
 
-enum gala_error subscriptions_start(struct request *req, const char *price_id, cJSON **sub,
+enum gala_error subscriptions_start(struct svc_ctx *cx, const char *price_id, cJSON **sub,
     const char **client_secret)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	if (!stripe_configured())
 		return GE_STRIPE_NOT_CONFIGURED;
 	const char *customer;
-	enum gala_error e = ensure_customer(req, &customer);
+	enum gala_error e = ensure_customer(cx, &customer);
 	if (e != GE_OK)
 		return e;
 	const struct stripe_param params[] = {
@@ -223,19 +223,19 @@ enum gala_error subscriptions_start(struct request *req, const char *price_id, c
 		{ "items[0][price]", price_id },
 		{ "payment_behavior", "default_incomplete" },
 		{ "expand[]", "latest_invoice.payment_intent" },
-		{ "metadata[user_id]", req->user->id },
+		{ "metadata[user_id]", cx->caller->id },
 	};
 	struct stripe_result r;
 	/* One logical start is one Stripe subscription: a client retrying with
 	 * its Idempotency-Key (after a 502, which is not stored) reaches the
 	 * same Stripe key; without one, every request is a new start. The
 	 * client's key is hashed: it is free text of up to 255 characters. */
-	const char *client_key = request_header(req, "Idempotency-Key");
+	const char *client_key = cx->idempotency_key;
 	char digest[65];
 	if (client_key != NULL)
 		crypto_sha256_hex(client_key, strlen(client_key), digest);
-	char *key = arena_printf(a, "subscription_start:%s:%s%s", req->user->id,
-	    client_key != NULL ? "key:" : "req:", client_key != NULL ? digest : req->request_id);
+	char *key = arena_printf(a, "subscription_start:%s:%s%s", cx->caller->id,
+	    client_key != NULL ? "key:" : "cx:", client_key != NULL ? digest : cx->request_id);
 	if (stripe_call(a, "POST", "/v1/subscriptions", params, 5, key, &r) != STRIPE_OK)
 		return stripe_err(r.outcome);
 	const cJSON *invoice = cJSON_GetObjectItem(r.object, "latest_invoice");
@@ -245,13 +245,13 @@ enum gala_error subscriptions_start(struct request *req, const char *price_id, c
 	PGresult *res;
 	enum db_status st = db_begin(a);
 	if (st == DB_OK)
-		st = upsert_from_stripe(a, req->user->id, r.object, (long long)time(NULL), true, &res);
+		st = upsert_from_stripe(a, cx->caller->id, r.object, (long long)time(NULL), true, &res);
 	if (st == DB_OK && (res == NULL || PQntuples(res) != 1)) {
 		db_rollback();
 		return GE_STRIPE_UNAVAILABLE;
 	}
 	if (st == DB_OK)
-		st = audit_write(req, a, req->user->id, req->user->id, "subscription.start", "success",
+		st = audit_write(cx, a, cx->caller->id, cx->caller->id, "subscription.start", "success",
 		    audit_meta(db_value(res, 0, 0), price_id, "price_id"));
 	if (st == DB_OK)
 		st = db_commit(a);
@@ -263,17 +263,17 @@ enum gala_error subscriptions_start(struct request *req, const char *price_id, c
 	return GE_OK;
 }
 
-enum gala_error subscriptions_list(struct request *req, int limit, int offset, cJSON **out)
+enum gala_error subscriptions_list(struct svc_ctx *cx, int limit, int offset, cJSON **out)
 {
 	char l[16], o[16];
 	snprintf(l, sizeof l, "%d", limit);
 	snprintf(o, sizeof o, "%d", offset);
-	const char *p[] = { req->user->id, l, o };
+	const char *p[] = { cx->caller->id, l, o };
 	PGresult *res, *cnt;
-	enum db_status st = db_exec(req->arena, &res, "SELECT " SUB_COLUMNS " FROM subscriptions "
+	enum db_status st = db_exec(cx->arena, &res, "SELECT " SUB_COLUMNS " FROM subscriptions "
 	    "WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT $2::int OFFSET $3::int", 3, p);
 	if (st == DB_OK)
-		st = db_exec(req->arena, &cnt, "SELECT count(*) FROM subscriptions WHERE user_id = $1", 1, p);
+		st = db_exec(cx->arena, &cnt, "SELECT count(*) FROM subscriptions WHERE user_id = $1", 1, p);
 	if (st != DB_OK)
 		return db_err(st);
 	cJSON *items = cJSON_CreateArray();
@@ -285,12 +285,12 @@ enum gala_error subscriptions_list(struct request *req, int limit, int offset, c
 
 /* The caller's subscription (any user's for an admin): NULL when it does
  * not exist for them (404). */
-static enum gala_error load_own(struct request *req, const char *id, PGresult **res)
+static enum gala_error load_own(struct svc_ctx *cx, const char *id, PGresult **res)
 {
 	if (!uuid_valid(id))
 		return GE_NOT_FOUND;
-	const char *p[] = { id, req->user->id, auth_is_admin(req) ? "t" : "f" };
-	enum db_status st = db_exec(req->arena, res, "SELECT " SUB_COLUMNS " FROM subscriptions "
+	const char *p[] = { id, cx->caller->id, session_is_admin(cx->caller) ? "t" : "f" };
+	enum db_status st = db_exec(cx->arena, res, "SELECT " SUB_COLUMNS " FROM subscriptions "
 	    "WHERE id = $1::uuid AND (user_id = $2::uuid OR $3::boolean)", 3, p);
 	if (st != DB_OK)
 		return db_err(st);
@@ -298,16 +298,16 @@ static enum gala_error load_own(struct request *req, const char *id, PGresult **
 }
 
 /* Stores Stripe's answer about a subscription and returns the row. */
-static enum gala_error store_answer(struct request *req, const PGresult *row, const cJSON *obj,
+static enum gala_error store_answer(struct svc_ctx *cx, const PGresult *row, const cJSON *obj,
     const char *audit_action, cJSON *meta, cJSON **sub)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	PGresult *res;
 	enum db_status st = db_begin(a);
 	if (st == DB_OK)
 		st = upsert_from_stripe(a, db_value(row, 0, 1), obj, (long long)time(NULL), true, &res);
 	if (st == DB_OK && audit_action != NULL)
-		st = audit_write(req, a, req->user->id, db_value(row, 0, 1), audit_action, "success", meta);
+		st = audit_write(cx, a, cx->caller->id, db_value(row, 0, 1), audit_action, "success", meta);
 	else
 		cJSON_Delete(meta);
 	if (st == DB_OK)
@@ -323,11 +323,11 @@ static enum gala_error store_answer(struct request *req, const PGresult *row, co
 	return GE_OK;
 }
 
-enum gala_error subscriptions_cancel(struct request *req, const char *id, bool at_period_end,
+enum gala_error subscriptions_cancel(struct svc_ctx *cx, const char *id, bool at_period_end,
     cJSON **sub)
 {
 	PGresult *row;
-	enum gala_error e = load_own(req, id, &row);
+	enum gala_error e = load_own(cx, id, &row);
 	if (e != GE_OK)
 		return e;
 	/* Ended is final, as for a booking: nothing left to cancel. */
@@ -336,7 +336,7 @@ enum gala_error subscriptions_cancel(struct request *req, const char *id, bool a
 		return GE_INVALID_STATE;
 	if (!stripe_configured())
 		return GE_STRIPE_NOT_CONFIGURED;
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	const char *sid = db_value(row, 0, 2);
 	char *path = arena_printf(a, "/v1/subscriptions/%s", sid);
 	struct stripe_result r;
@@ -355,23 +355,23 @@ enum gala_error subscriptions_cancel(struct request *req, const char *id, bool a
 	}
 	if (r.outcome != STRIPE_OK)
 		return stripe_err(r.outcome);
-	return store_answer(req, row, r.object, "subscription.cancel",
+	return store_answer(cx, row, r.object, "subscription.cancel",
 	    audit_meta(db_value(row, 0, 0), at_period_end ? "at_period_end" : "immediately", "mode"), sub);
 }
 
-enum gala_error subscriptions_sync(struct request *req, const char *id, cJSON **sub)
+enum gala_error subscriptions_sync(struct svc_ctx *cx, const char *id, cJSON **sub)
 {
 	PGresult *row;
-	enum gala_error e = load_own(req, id, &row);
+	enum gala_error e = load_own(cx, id, &row);
 	if (e != GE_OK)
 		return e;
 	if (!stripe_configured())
 		return GE_STRIPE_NOT_CONFIGURED;
 	struct stripe_result r;
-	char *path = arena_printf(req->arena, "/v1/subscriptions/%s", db_value(row, 0, 2));
-	if (stripe_call(req->arena, "GET", path, NULL, 0, NULL, &r) != STRIPE_OK)
+	char *path = arena_printf(cx->arena, "/v1/subscriptions/%s", db_value(row, 0, 2));
+	if (stripe_call(cx->arena, "GET", path, NULL, 0, NULL, &r) != STRIPE_OK)
 		return stripe_err(r.outcome);
-	return store_answer(req, row, r.object, NULL, NULL, sub);
+	return store_answer(cx, row, r.object, NULL, NULL, sub);
 }
 
 enum gala_error subscriptions_apply_event(arena_t *a, const cJSON *obj, long long created)

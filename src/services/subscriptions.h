@@ -10,8 +10,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "http/errors.h"
-#include "http/request.h"
+#include "core/errors.h"
+#include "services/context.h"
 
 /* True when price_id is one of STRIPE_PRICE_IDS. */
 bool subscriptions_price_allowed(const char *price_id);
@@ -21,17 +21,17 @@ cJSON *subscriptions_plans_json(void);
 
 /* Starts a subscription of the signed-in user; *sub and *client_secret are
  * set on success (the secret may be NULL when Stripe needs no payment). */
-enum gala_error subscriptions_start(struct request *req, const char *price_id, cJSON **sub,
+enum gala_error subscriptions_start(struct svc_ctx *cx, const char *price_id, cJSON **sub,
     const char **client_secret);
 
 /* {"items","total","limit","offset"} of the caller's subscriptions. */
-enum gala_error subscriptions_list(struct request *req, int limit, int offset, cJSON **out);
+enum gala_error subscriptions_list(struct svc_ctx *cx, int limit, int offset, cJSON **out);
 
 /* Cancels at period end (Stripe's flag) or at once; GE_INVALID_STATE when
  * the stored subscription has ended already (canceled, incomplete_expired). */
-enum gala_error subscriptions_cancel(struct request *req, const char *id, bool at_period_end,
+enum gala_error subscriptions_cancel(struct svc_ctx *cx, const char *id, bool at_period_end,
     cJSON **sub);
-enum gala_error subscriptions_sync(struct request *req, const char *id, cJSON **sub);
+enum gala_error subscriptions_sync(struct svc_ctx *cx, const char *id, cJSON **sub);
 
 /* Applies a customer.subscription.created|updated|deleted event whose
  * data.object is obj and whose Stripe time is created, inside the caller's

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "clients/stripe.h"
-#include "core/audit.h"
+#include "services/audit.h"
 #include "core/log.h"
 #include "db/db.h"
 #include "services/bookings.h"
@@ -114,8 +114,8 @@ static enum gala_error on_payment_succeeded(const struct webhook_event *ev)
 	if (b.status == BOOKING_PAYMENT_PENDING || b.status == BOOKING_ACCEPTED) {
 		cJSON *m = event_meta(ev);
 		cJSON_AddStringToObject(m, "payment_id", ch.id);
-		return booking_transition(ev->req, ev->arena, &b, BOOKING_PAYMENT_SUCCEEDED,
-		    BOOKING_ACTOR_SYSTEM, NULL, m, &(struct market_why){ 0 });
+		return booking_transition(ev->cx, ev->arena, &b, BOOKING_PAYMENT_SUCCEEDED,
+		    BOOKING_ACTOR_SYSTEM, NULL, m, &(struct refusal){ 0 });
 	}
 	/* Paid for a booking cancelled meanwhile: gala maintenance refunds it
 	 * (charges_refund_orphans). */
@@ -145,8 +145,8 @@ static enum gala_error on_payment_failed(const struct webhook_event *ev)
 	const char *code = stripe_str(err, "code");
 	if (code != NULL)
 		cJSON_AddStringToObject(m, "failure_code", code);
-	return booking_transition(ev->req, ev->arena, &b, BOOKING_PAYMENT_FAILED,
-	    BOOKING_ACTOR_SYSTEM, NULL, m, &(struct market_why){ 0 });
+	return booking_transition(ev->cx, ev->arena, &b, BOOKING_PAYMENT_FAILED,
+	    BOOKING_ACTOR_SYSTEM, NULL, m, &(struct refusal){ 0 });
 }
 
 /* charge.refunded: the charge is refunded and so is the booking, if it is
@@ -202,7 +202,7 @@ static enum gala_error on_charge_refunded(const struct webhook_event *ev)
 			    "the transfer was not reversed; decide whether to reverse it", b.id,
 			    po.transfer ? po.transfer : "");
 		}
-		st = audit_write(ev->req, ev->arena, NULL, b.event_owner_id, "payment.refund",
+		st = audit_write(ev->cx, ev->arena, NULL, b.event_owner_id, "payment.refund",
 		    "success", m);
 		if (st != DB_OK)
 			return db_err(st);
@@ -212,8 +212,8 @@ static enum gala_error on_charge_refunded(const struct webhook_event *ev)
 		cJSON *m = event_meta(ev);
 		cJSON_AddStringToObject(m, "payment_id", ch.id);
 		cJSON_AddBoolToObject(m, "transfer_reversed", reversed);
-		return booking_transition(ev->req, ev->arena, &b, BOOKING_CHARGE_REFUNDED,
-		    BOOKING_ACTOR_SYSTEM, NULL, m, &(struct market_why){ 0 });
+		return booking_transition(ev->cx, ev->arena, &b, BOOKING_CHARGE_REFUNDED,
+		    BOOKING_ACTOR_SYSTEM, NULL, m, &(struct refusal){ 0 });
 	}
 	return GE_OK;
 }
@@ -267,10 +267,10 @@ static webhook_handler handler_for(const char *type)
 	return NULL;
 }
 
-enum gala_error webhooks_process(struct request *req, const cJSON *event,
+enum gala_error webhooks_process(struct svc_ctx *cx, const cJSON *event,
     struct webhook_outcome *out)
 {
-	arena_t *a = req->arena;
+	arena_t *a = cx->arena;
 	memset(out, 0, sizeof *out);
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(event, "id");
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(event, "type");
@@ -285,7 +285,7 @@ enum gala_error webhooks_process(struct request *req, const cJSON *event,
 		return GE_INVALID_WEBHOOK_PAYLOAD;
 	out->ignored = h == NULL;
 	struct webhook_event ev = {
-		.req = req, .arena = a, .id = id->valuestring, .type = type->valuestring,
+		.cx = cx, .arena = a, .id = id->valuestring, .type = type->valuestring,
 		.created = stripe_int(event, "created", 0), .object = object,
 		.previous = cJSON_GetObjectItemCaseSensitive(data, "previous_attributes"),
 	};
@@ -316,7 +316,7 @@ enum gala_error webhooks_process(struct request *req, const cJSON *event,
 	if (e != GE_OK) {
 		db_rollback();
 		log_error("gala.webhooks", "%s %s not applied (%s); Stripe will deliver it again",
-		    ev.type, ev.id, gala_error_info(e)->code);
+		    ev.type, ev.id, gala_error_code(e));
 		return e == GE_DB_UNAVAILABLE ? e : GE_INTERNAL;
 	}
 	st = db_commit(a);

@@ -18,8 +18,8 @@
 #include "core/arena.h"
 #include "core/config.h"
 #include "db/db.h"
-#include "http/errors.h"
-#include "http/request.h"
+#include "core/errors.h"
+#include "services/context.h"
 
 /* Stripe's events are not ours to size: the webhook takes bodies up to
  * this, whatever MAX_BODY_BYTES says (nginx's location matches it). */
@@ -44,7 +44,7 @@ enum webhook_auth webhook_authenticate(enum gala_environment env, const char *se
 /* One event as a handler sees it, inside the open transaction that also
  * records its id. */
 struct webhook_event {
-	struct request *req;
+	struct svc_ctx *cx;
 	arena_t *arena;
 	const char *id;
 	const char *type;
@@ -69,7 +69,7 @@ struct webhook_outcome {
 
 /* Processes one authenticated, parsed event (the root object of the body).
  * GE_INVALID_WEBHOOK_PAYLOAD when it has no string id and type. */
-enum gala_error webhooks_process(struct request *req, const cJSON *event,
+enum gala_error webhooks_process(struct svc_ctx *cx, const cJSON *event,
     struct webhook_outcome *out);
 
 /* gala maintenance: forgets processed event ids after 30 days (Stripe

@@ -195,7 +195,7 @@ int fx_transition(const char *booking_id, int action, unsigned actor,
 	ck_assert_int_eq(db_begin(a), DB_OK);
 	struct booking b;
 	enum gala_error e = bookings_load(a, booking_id, true, &b);
-	struct market_why why = { 0 };
+	struct refusal why = { 0 };
 	if (e == GE_OK)
 		e = booking_transition(NULL, a, &b, (enum booking_action)action, actor,
 		    actor_user ? actor_user->id : NULL, NULL, &why);

@@ -170,13 +170,13 @@ START_TEST(every_error_code_is_in_the_error_schema)
 	ck_assert(cJSON_IsArray(codes));
 	ck_assert(cJSON_IsArray(types));
 	for (int e = GE_OK + 1; e < GE__COUNT; e++) {
-		const struct gala_error_info *info = gala_error_info((enum gala_error)e);
-		bool described = cJSON_IsString(desc) && strstr(desc->valuestring, info->code) != NULL;
-		ck_assert_msg(in_string_array(codes, info->code) || described,
+		const struct gala_error_info info = gala_error_info((enum gala_error)e);
+		bool described = cJSON_IsString(desc) && strstr(desc->valuestring, info.code) != NULL;
+		ck_assert_msg(in_string_array(codes, info.code) || described,
 		    "error code %s is neither in the Error schema's enum nor its description",
-		    info->code);
-		ck_assert_msg(in_string_array(types, info->type), "error type %s (of %s) is not in "
-		    "the Error schema's type enum", info->type, info->code);
+		    info.code);
+		ck_assert_msg(in_string_array(types, info.type), "error type %s (of %s) is not in "
+		    "the Error schema's type enum", info.type, info.code);
 	}
 }
 END_TEST

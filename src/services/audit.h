@@ -8,12 +8,12 @@
 #include <cjson/cJSON.h>
 
 #include "db/db.h"
-#include "http/request.h"
+#include "services/context.h"
 
-/* Inserts one row with the request's ip, user agent and request id (req may
+/* Inserts one row with the request's ip, user agent and request id (cx may
  * be NULL for the CLI). actor and target may be NULL. Takes ownership of
  * metadata (an object or NULL). */
-enum db_status audit_write(struct request *req, arena_t *a, const char *actor,
+enum db_status audit_write(const struct svc_ctx *cx, arena_t *a, const char *actor,
     const char *target, const char *action, const char *status, cJSON *metadata);
 
 #endif

@@ -1,14 +1,14 @@
 #include "autoconf.h"
 
-#include "core/audit.h"
+#include "services/audit.h"
 
 #include <string.h>
 
-enum db_status audit_write(struct request *req, arena_t *a, const char *actor,
+enum db_status audit_write(const struct svc_ctx *cx, arena_t *a, const char *actor,
     const char *target, const char *action, const char *status, cJSON *metadata)
 {
 	char *meta = metadata != NULL ? cJSON_PrintUnformatted(metadata) : NULL;
-	const char *ua = req ? request_header(req, "User-Agent") : NULL;
+	const char *ua = cx ? cx->user_agent : NULL;
 	char ua_cut[513];
 	if (ua != NULL) {
 		/* Cut on a character boundary so that the column stays UTF-8. */
@@ -23,7 +23,7 @@ enum db_status audit_write(struct request *req, arena_t *a, const char *actor,
 		ua = ua_cut;
 	}
 	const char *params[] = { actor, target, action, status,
-		req ? req->client_ip : NULL, ua, req ? req->request_id : NULL,
+		cx ? cx->ip : NULL, ua, cx ? cx->request_id : NULL,
 		meta ? meta : "{}" };
 	PGresult *res;
 	enum db_status st = db_exec(a, &res,

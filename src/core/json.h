@@ -1,0 +1,28 @@
+/* JSON shared by every layer: cJSON allocating from the request's arena,
+ * the list envelope of API.md, and the text rule every JSON string and
+ * every text column share (valid UTF-8). */
+#ifndef GALA_CORE_JSON_H
+#define GALA_CORE_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/arena.h"
+
+bool utf8_valid(const char *s, size_t len);
+
+/* Makes cJSON allocate from a, so that a request's trees cost no malloc
+ * and die with its arena (cJSON_Delete then frees nothing); NULL goes back
+ * to malloc. Only switch while no cJSON tree is alive. */
+void json_alloc_in(arena_t *a);
+
+/* The list envelope of API.md, {"items","total","limit","offset"}; takes
+ * ownership of items (an array). */
+cJSON *json_list(cJSON *items, long long total, int limit, int offset);
+
+/* Adds a string member, or null when value is NULL. */
+void json_add_string_or_null(cJSON *obj, const char *name, const char *value);
+
+#endif

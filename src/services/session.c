@@ -1,0 +1,110 @@
+#include "autoconf.h"
+
+#include "services/session.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The check raises, rather than answering with a verdict column, when the
+ * token's version is outdated, its jti revoked (logout) or the account's
+ * role no longer the token's: the error aborts what was sent with it. A
+ * user row Gala never deletes; were one deleted by hand, the check finds
+ * no row and the request is refused all the same (401), though a
+ * statement sent with it has run. $4 NULL skips the role comparison (the
+ * account's role is then taken); $5 true refuses an unverified email. */
+#define SESSION_CHECK_SQL "SELECT u.email, u.full_name, u.role, u.email_verified, " \
+	SQL_TS("u.created_at") ", CASE " \
+	"WHEN u.token_version <> $3::bigint " \
+	"OR EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2::uuid) " \
+	"THEN gala_raise('GA401', 'the session is not valid') " \
+	"WHEN $4::text IS NOT NULL AND u.role <> $4::text " \
+	"THEN gala_raise('GA409', 'the role of the account changed') " \
+	"WHEN $5::boolean AND NOT u.email_verified " \
+	"THEN gala_raise('GA403', 'the email address is not verified') END " \
+	"FROM users u WHERE u.id = $1::uuid"
+
+/* The same check as a function (schema/0008_session_check_function.sql),
+ * for unnamed statements: its query is planned once per session, where an
+ * unnamed SESSION_CHECK_SQL would be planned on every request. */
+#define SESSION_CHECK_CALL_SQL "SELECT * FROM gala_session_check(" \
+	"$1::uuid, $2::uuid, $3::bigint, $4::text, $5::boolean)"
+
+/* The columns both forms return. */
+enum { SC_EMAIL, SC_FULL_NAME, SC_ROLE, SC_EMAIL_VERIFIED, SC_CREATED_AT };
+
+void session_check_defer(struct session *s, arena_t *a, bool take_role, bool need_verified)
+{
+	s->arena = a;
+	snprintf(s->version, sizeof s->version, "%lld", s->claims.tv);
+	s->check_params[0] = s->id;
+	s->check_params[1] = s->claims.jti;
+	s->check_params[2] = s->version;
+	s->check_params[3] = take_role ? NULL : s->role;
+	s->check_params[4] = need_verified ? "true" : "false";
+	s->check = (struct db_deferred){
+		.sql = db_prepares_statements() ? SESSION_CHECK_SQL : SESSION_CHECK_CALL_SQL,
+		.nparams = 5,
+		.params = s->check_params };
+	db_defer(&s->check);
+}
+
+enum gala_error session_check_result(struct session *s)
+{
+	if (!s->check.sent)
+		db_flush(s->arena);
+	const PGresult *res = s->check.res;
+	switch (s->check.status) {
+	case DB_OK:
+		if (PQntuples(res) != 1)
+			return GE_INVALID_TOKEN;
+		break;
+	case DB_ERROR:
+		if (strcmp(db_sqlstate(res), "GA401") == 0)
+			return GE_INVALID_TOKEN;
+		if (strcmp(db_sqlstate(res), "GA409") == 0)
+			return GE_CONFLICT;
+		if (strcmp(db_sqlstate(res), "GA403") == 0)
+			return GE_EMAIL_NOT_VERIFIED;
+		return GE_INTERNAL;
+	case DB_UNAVAILABLE:
+	case DB_REFUSED:
+		return GE_DB_UNAVAILABLE;
+	}
+	if (!s->checked) {
+		s->profile.email = db_value(res, 0, SC_EMAIL);
+		s->profile.full_name = db_value(res, 0, SC_FULL_NAME);
+		s->role = db_value(res, 0, SC_ROLE);
+		s->profile.email_verified = db_bool(res, 0, SC_EMAIL_VERIFIED);
+		char t[DB_TIME_LEN];
+		s->profile.created_at = arena_strdup(s->arena, db_time(res, 0, SC_CREATED_AT, t));
+		s->checked = true;
+	}
+	return GE_OK;
+}
+
+const struct session_profile *session_profile(struct session *s)
+{
+	if (s == NULL)
+		return NULL;
+	return session_check_result(s) == GE_OK ? &s->profile : NULL;
+}
+
+cJSON *session_user_json(struct session *s)
+{
+	const struct session_profile *p = session_profile(s);
+	if (p == NULL)
+		return NULL;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", s->id);
+	cJSON_AddStringToObject(o, "email", p->email);
+	cJSON_AddStringToObject(o, "full_name", p->full_name);
+	cJSON_AddStringToObject(o, "role", s->role);
+	cJSON_AddBoolToObject(o, "email_verified", p->email_verified);
+	cJSON_AddStringToObject(o, "created_at", p->created_at);
+	return o;
+}
+
+bool session_is_admin(const struct session *s)
+{
+	return s != NULL && strcmp(s->role, "admin") == 0;
+}
