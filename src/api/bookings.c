@@ -5,6 +5,7 @@
 #include "http/response.h"
 #include "http/validate.h"
 #include "services/bookings.h"
+#include "services/charges.h"
 
 void api_event_services_create(struct request *req)
 {
@@ -74,7 +75,10 @@ static void act(struct request *req, enum booking_action action)
 		return;
 	cJSON *out = NULL;
 	struct refusal why = { 0 };
-	enum gala_error e = bookings_act(&req->cx, id, action, &out, &why);
+	bool refund;
+	enum gala_error e = bookings_act(&req->cx, id, action, &out, &why, &refund);
+	if (e == GE_OK && refund)
+		e = charges_cancel_paid(&req->cx, id, &out, &why);
 	market_respond(req, e, out, &why);
 }
 

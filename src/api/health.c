@@ -1,27 +1,26 @@
 #include "autoconf.h"
 
 #include "api/handlers.h"
-#include "db/db.h"
 #include "http/json.h"
 #include "http/response.h"
+#include "services/health.h"
 
 /* One database round trip: the load balancer's view of whether this worker
  * can do useful work, with the schema version an operator wants to see. */
 void api_health(struct request *req)
 {
-	PGresult *res;
-	enum db_status st = db_exec(req->arena, &res,
-	    "SELECT max(version) FROM schema_migrations", 0, NULL);
+	const char *schema_version = NULL;
+	enum gala_error e = health_check(&req->cx, &schema_version);
 	cJSON *o = cJSON_CreateObject();
-	if (st == DB_OK) {
+	if (e == GE_OK) {
 		cJSON_AddStringToObject(o, "status", "ok");
 		cJSON_AddStringToObject(o, "database", "ok");
 		cJSON_AddStringToObject(o, "version", PACKAGE_VERSION);
-		json_add_string_or_null(o, "schema_version", db_value(res, 0, 0));
+		json_add_string_or_null(o, "schema_version", schema_version);
 		response_json(req, 200, o);
 		return;
 	}
-	const struct gala_error_info info = gala_error_info(GE_DB_UNAVAILABLE);
+	const struct gala_error_info info = gala_error_info(e);
 	cJSON_AddStringToObject(o, "status", "unavailable");
 	cJSON_AddStringToObject(o, "database", "unavailable");
 	cJSON_AddStringToObject(o, "version", PACKAGE_VERSION);

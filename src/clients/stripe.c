@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/log.h"
+#include "core/clock.h"
 
 #define STRIPE_MAX_RESPONSE (1024u * 1024)
 #define STRIPE_MAX_FORM (64u * 1024)
@@ -39,13 +40,6 @@ struct answer {
 bool stripe_configured(void)
 {
 	return gala_config != NULL && gala_config->stripe_secret_key != NULL;
-}
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The whole call, retries included, must end well before the master's
@@ -276,7 +270,7 @@ static void log_call(const char *method, const char *path, const char *key,
 	cJSON_AddStringToObject(f, "outcome", names[r->outcome]);
 	cJSON_AddNumberToObject(f, "http_status", (double)r->http_status);
 	cJSON_AddNumberToObject(f, "attempts", r->attempts);
-	cJSON_AddNumberToObject(f, "duration_ms", (double)(mono_ms() - started));
+	cJSON_AddNumberToObject(f, "duration_ms", (double)(clock_ms() - started));
 	if (r->request_id[0] != '\0')
 		cJSON_AddStringToObject(f, "stripe_request_id", r->request_id);
 	if (r->outcome != STRIPE_OK) {
@@ -329,10 +323,10 @@ enum stripe_outcome stripe_call(arena_t *a, const char *method, const char *path
 
 	struct answer ans;
 	buf_init(&ans.body, STRIPE_MAX_RESPONSE);
-	long long started = mono_ms(), deadline = started + budget_ms();
+	long long started = clock_ms(), deadline = started + budget_ms();
 	bool maybe_executed = false, done = false;
 	for (int attempt = 1; attempt <= STRIPE_MAX_ATTEMPTS; attempt++) {
-		long left = (long)(deadline - mono_ms());
+		long left = (long)(deadline - clock_ms());
 		if (attempt > 1 && left < STRIPE_MIN_ATTEMPT_MS)
 			break;
 		long status;
@@ -382,7 +376,7 @@ enum stripe_outcome stripe_call(arena_t *a, const char *method, const char *path
 		long wait = stripe_backoff_ms(attempt);
 		if (ans.retry_after_s > 0 && ans.retry_after_s * 1000 > wait)
 			wait = ans.retry_after_s * 1000;
-		if (mono_ms() + wait + STRIPE_MIN_ATTEMPT_MS > deadline)
+		if (clock_ms() + wait + STRIPE_MIN_ATTEMPT_MS > deadline)
 			break;
 		usleep((useconds_t)wait * 1000);
 	}

@@ -496,6 +496,17 @@ void db_rollback(void)
 	PQclear(steps[0].res);
 }
 
+enum gala_error db_error(enum db_status st)
+{
+	return st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE : GE_INTERNAL;
+}
+
+enum gala_error db_fail(enum gala_error e)
+{
+	db_rollback();
+	return e;
+}
+
 void db_request_done(void)
 {
 	worker_ndeferred = 0;

@@ -14,6 +14,7 @@
 
 #include "core/arena.h"
 #include "core/calendar.h"
+#include "core/errors.h"
 
 enum db_status {
 	DB_OK = 0,
@@ -77,6 +78,13 @@ enum db_status db_begin(arena_t *a);
 enum db_status db_commit(arena_t *a);
 /* Rolls back if a transaction is open; never fails visibly. */
 void db_rollback(void);
+
+/* What a service answers for a statement that failed: GE_DB_UNAVAILABLE
+ * when the database could not be reached, else GE_INTERNAL. */
+enum gala_error db_error(enum db_status st);
+
+/* A service's error exit inside a transaction: rolls back, returns e. */
+enum gala_error db_fail(enum gala_error e);
 
 /* Leaves the connection idle between requests: rolls back a transaction a
  * handler left open and forgets the request's deferred statements. */

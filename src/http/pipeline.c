@@ -8,9 +8,9 @@
 #include <strings.h>
 
 #include "core/config.h"
-#include "core/idempotency.h"
+#include "http/idempotency_stage.h"
 #include "core/log.h"
-#include "core/ratelimit.h"
+#include "http/ratelimit_stage.h"
 #include "db/db.h"
 #include "http/auth.h"
 #include "http/json.h"

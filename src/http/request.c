@@ -10,13 +10,7 @@
 #include <sodium.h>
 
 #include "core/config.h"
-
-long long now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
+#include "core/clock.h"
 
 const char *request_env(const struct request *req, const char *name)
 {
@@ -185,7 +179,7 @@ void request_init(struct request *req, arena_t *arena, char **envp,
 	memset(req, 0, sizeof *req);
 	req->arena = arena;
 	req->envp = envp;
-	req->started_us = now_us();
+	req->started_us = clock_us();
 	req->method = env_or_empty(req, "REQUEST_METHOD");
 	req->remote_addr = env_or_empty(req, "REMOTE_ADDR");
 	req->body = body;

@@ -81,6 +81,4 @@ const char *request_cookie(const struct request *req, const char *name);
 /* True when s is a usable request id: 1..64 of [A-Za-z0-9._-]. */
 bool request_id_valid(const char *s);
 
-long long now_us(void);
-
 #endif

@@ -20,6 +20,7 @@
 #include "server/listen.h"
 #include "server/scoreboard.h"
 #include "server/worker.h"
+#include "core/clock.h"
 
 #define LOGGER "gala.master"
 #define TICK_MS 200
@@ -71,11 +72,11 @@ static int spawn_worker(struct master *m, int idx)
 	s->requests = 0;
 	s->term_sent = 0;
 	s->generation = m->generation;
-	s->spawned_ms = monotonic_ms();
+	s->spawned_ms = clock_ms();
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_error(LOGGER, "fork failed: %s", strerror(errno));
-		s->respawn_after_ms = monotonic_ms() + 1000;
+		s->respawn_after_ms = clock_ms() + 1000;
 		return -1;
 	}
 	if (pid == 0) {
@@ -100,7 +101,7 @@ static void reap(struct master *m)
 			struct worker_slot *s = &m->sb->slots[i];
 			if (s->pid != pid)
 				continue;
-			long long now = monotonic_ms();
+			long long now = clock_ms();
 			int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 			if (WIFSIGNALED(status))
 				log_worker(LOG_LEVEL_ERROR, "worker killed by signal", s, "signal",
@@ -130,7 +131,7 @@ static void reap(struct master *m)
 
 static void kill_stuck(struct master *m)
 {
-	long long now = monotonic_ms();
+	long long now = clock_ms();
 	/* nginx's fastcgi_read_timeout (set to the same value) answers 504
 	 * first; the grace keeps the kill from turning that into a 502. */
 	long long limit = (long long)m->cfg.request_timeout_seconds * 1000 + KILL_GRACE_MS;
@@ -168,7 +169,7 @@ static int free_slot(const struct master *m, long long now)
 static void maintain_pool(struct master *m)
 {
 	int target = m->cfg.workers, live = 0, starting = 0, old = 0;
-	long long now = monotonic_ms();
+	long long now = clock_ms();
 	for (int i = 0; i < SCOREBOARD_SLOTS; i++) {
 		const struct worker_slot *s = &m->sb->slots[i];
 		if (s->pid == 0 || s->term_sent || s->draining)
@@ -242,7 +243,7 @@ static void reload(struct master *m)
 static void begin_shutdown(struct master *m)
 {
 	m->shutting_down = 1;
-	m->drain_deadline_ms = monotonic_ms() +
+	m->drain_deadline_ms = clock_ms() +
 	    (long long)(m->cfg.request_timeout_seconds + 5) * 1000;
 	log_info(LOGGER, "SIGTERM: draining %d workers", slots_in_use(m));
 	for (int i = 0; i < SCOREBOARD_SLOTS; i++)
@@ -320,7 +321,7 @@ int master_run(struct config *cfg, const struct route *table, size_t nroutes)
 				rc = 0;
 				goto out;
 			}
-			if (monotonic_ms() > m.drain_deadline_ms) {
+			if (clock_ms() > m.drain_deadline_ms) {
 				log_error(LOGGER, "drain timed out; killing the remaining workers");
 				kill_all(&m);
 				rc = 1;

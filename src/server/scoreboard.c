@@ -4,7 +4,6 @@
 
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 struct scoreboard *scoreboard_create(void)
 {
@@ -14,11 +13,4 @@ struct scoreboard *scoreboard_create(void)
 		return NULL;
 	memset(p, 0, sizeof(struct scoreboard));
 	return p;
-}
-
-long long monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }

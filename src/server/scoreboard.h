@@ -32,6 +32,4 @@ struct scoreboard {
 /* Maps an anonymous shared region inherited by the workers, or NULL. */
 struct scoreboard *scoreboard_create(void);
 
-long long monotonic_ms(void);
-
 #endif

@@ -24,6 +24,7 @@
 #include "http/pipeline.h"
 #include "http/request.h"
 #include "http/response.h"
+#include "core/clock.h"
 
 #define WORKER_ARENA_CHUNK (64 * 1024)
 #define RESPONSE_MAX_BYTES (16u * 1024 * 1024)
@@ -193,7 +194,7 @@ static void access_log(const struct request *req)
 	log_line_str(&worker_access_line, "method", req->method);
 	log_line_str(&worker_access_line, "path", req->path);
 	log_line_int(&worker_access_line, "status_code", req->resp.status);
-	log_line_centi(&worker_access_line, "duration_ms", (now_us() - req->started_us) / 10);
+	log_line_centi(&worker_access_line, "duration_ms", (clock_us() - req->started_us) / 10);
 	log_line_str(&worker_access_line, "client_ip", req->client_ip);
 	log_line_str(&worker_access_line, "user_id", req->cx.log_user_id);
 	log_line_end(&worker_access_line);
@@ -282,21 +283,21 @@ int worker_run(int listen_fd, struct worker_slot *slot,
 			if (recycle)
 				log_info("gala.worker", "recycling after %llu requests", served);
 			draining = true;
-			drain_since = monotonic_ms();
+			drain_since = clock_ms();
 			/* The master starts the replacement now. */
 			slot->draining = 1;
 		}
-		if (draining && worker_drained(conns, monotonic_ms(), drain_since))
+		if (draining && worker_drained(conns, clock_ms(), drain_since))
 			break;
 		int idx = worker_wait(conns, listen_fd, &wait_mask, draining,
 		    draining ? WORKER_DRAIN_IDLE_MS / 4 : -1);
 		if (idx < 0)
 			continue;
 		FCGX_Request *fr = &conns[idx].fr;
-		conns[idx].last_used_ms = monotonic_ms();
+		conns[idx].last_used_ms = clock_ms();
 		if (FCGX_Accept_r(fr) < 0)
 			continue;
-		slot->busy_since_ms = monotonic_ms();
+		slot->busy_since_ms = clock_ms();
 		worker_handle(fr, arena, slot, table, nroutes);
 		/* The body was drained above: skip libfcgi's lingering close. */
 		fr->detached = 1;

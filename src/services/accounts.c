@@ -21,18 +21,6 @@
 /* id, email, full_name, role, email_verified, created_at */
 #define USER_COLUMNS "id, email, full_name, role, email_verified, " SQL_TS("created_at")
 
-static enum gala_error db_err(enum db_status st)
-{
-	return st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE : GE_INTERNAL;
-}
-
-/* Rolls back and passes the error on. */
-static enum gala_error fail(enum gala_error e)
-{
-	db_rollback();
-	return e;
-}
-
 cJSON *accounts_user_json(const PGresult *res, int row, int col)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -138,7 +126,7 @@ enum gala_error accounts_register(struct svc_ctx *cx, const char *email, const c
 		return GE_INTERNAL;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	const char *p[] = { email, hash, full_name, role };
 	PGresult *res;
 	st = db_exec(a, &res, "INSERT INTO users (email, password_hash, full_name, role) "
@@ -154,7 +142,7 @@ enum gala_error accounts_register(struct svc_ctx *cx, const char *email, const c
 		return audit_failure(cx, target, "auth.register", "email_taken", GE_EMAIL_TAKEN);
 	}
 	if (st != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	const char *user_id = arena_strdup(a, db_value(res, 0, 0));
 	char code[7];
 	new_otp(code);
@@ -163,7 +151,7 @@ enum gala_error accounts_register(struct svc_ctx *cx, const char *email, const c
 	if ((st = store_otp(a, user_id, code)) != DB_OK ||
 	    (st = audit_write(cx, a, user_id, user_id, "auth.register", "success", m)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	if (issue_session(user_id, role, 0, out) != 0)
 		return GE_INTERNAL;
 	out->user = accounts_user_json(res, 0, 0);
@@ -181,7 +169,7 @@ enum gala_error accounts_login(struct svc_ctx *cx, const char *email, const char
 	enum db_status st = db_exec(a, &res, "SELECT " USER_COLUMNS ", token_version, password_hash "
 	    "FROM users WHERE lower(email) = lower($1)", 1, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	bool found = PQntuples(res) == 1;
 	const char *hash = found ? db_value(res, 0, 7) : NULL;
 	if (!password_verify(password, hash)) {
@@ -190,7 +178,7 @@ enum gala_error accounts_login(struct svc_ctx *cx, const char *email, const char
 	}
 	const char *user_id = db_value(res, 0, 0);
 	if ((st = db_begin(a)) != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	if (password_needs_rehash(hash)) {
 		char fresh[PASSWORD_HASH_MAX];
 		if (password_hash(password, fresh) == 0) {
@@ -198,12 +186,12 @@ enum gala_error accounts_login(struct svc_ctx *cx, const char *email, const char
 			PGresult *r2;
 			if ((st = db_exec(a, &r2, "UPDATE users SET password_hash = $2, updated_at = now() "
 			    "WHERE id = $1", 2, q)) != DB_OK)
-				return fail(db_err(st));
+				return db_fail(db_error(st));
 		}
 	}
 	if ((st = audit_write(cx, a, user_id, user_id, "auth.login", "success", NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	if (issue_session(user_id, db_value(res, 0, 3), strtoll(db_value(res, 0, 6), NULL, 10), out) != 0)
 		return GE_INTERNAL;
 	out->user = accounts_user_json(res, 0, 0);
@@ -218,7 +206,7 @@ enum gala_error accounts_verify_email(struct svc_ctx *cx, const char *email, con
 	PGresult *res;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	/* The row lock serialises tries on one account: five wrong codes are
 	 * five, however many arrive at once. */
 	st = db_exec(a, &res,
@@ -227,7 +215,7 @@ enum gala_error accounts_verify_email(struct svc_ctx *cx, const char *email, con
 	    "FROM users u LEFT JOIN email_otps o ON o.user_id = u.id "
 	    "WHERE lower(u.email) = lower($1) FOR UPDATE OF u", 1, p);
 	if (st != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	if (PQntuples(res) != 1)
 		return audit_failure(cx, NULL, "auth.verify_email", "unknown_email", GE_INVALID_OTP);
 	const char *user_id = arena_strdup(a, db_value(res, 0, 0));
@@ -248,14 +236,14 @@ enum gala_error accounts_verify_email(struct svc_ctx *cx, const char *email, con
 		PGresult *r2;
 		if ((st = db_exec(a, &r2, "UPDATE email_otps SET attempts = attempts + 1 "
 		    "WHERE user_id = $1 RETURNING attempts", 1, q)) != DB_OK)
-			return fail(db_err(st));
+			return db_fail(db_error(st));
 		/* Even the try that burns the code was a wrong code: the tries
 		 * after it are the ones that find it locked. */
 		cJSON *m = meta_reason("wrong_code");
 		cJSON_AddNumberToObject(m, "attempts", atoi(db_value(r2, 0, 0)));
 		if ((st = audit_write(cx, a, NULL, user_id, "auth.verify_email", "failure", m)) != DB_OK ||
 		    (st = db_commit(a)) != DB_OK)
-			return fail(db_err(st));
+			return db_fail(db_error(st));
 		return GE_INVALID_OTP;
 	}
 	const char *q[] = { user_id };
@@ -265,7 +253,7 @@ enum gala_error accounts_verify_email(struct svc_ctx *cx, const char *email, con
 		"WHERE id = $1", 1, q)) != DB_OK ||
 	    (st = audit_write(cx, a, user_id, user_id, "auth.verify_email", "success", NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	return GE_OK;
 }
 
@@ -277,7 +265,7 @@ enum gala_error accounts_resend_verification(struct svc_ctx *cx, const char *ema
 	PGresult *res;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	char secs[16];
 	snprintf(secs, sizeof secs, "%d", OTP_RESEND_SECONDS);
 	const char *pp[] = { email, secs };
@@ -287,7 +275,7 @@ enum gala_error accounts_resend_verification(struct svc_ctx *cx, const char *ema
 	    "FROM users u LEFT JOIN email_otps o ON o.user_id = u.id "
 	    "WHERE lower(u.email) = lower($1) FOR UPDATE OF u", 2, pp);
 	if (st != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	if (PQntuples(res) != 1)
 		return audit_failure(cx, NULL, "auth.resend_verification", "unknown_email", GE_OK);
 	const char *user_id = arena_strdup(a, db_value(res, 0, 0));
@@ -302,7 +290,7 @@ enum gala_error accounts_resend_verification(struct svc_ctx *cx, const char *ema
 	if ((st = store_otp(a, user_id, code)) != DB_OK ||
 	    (st = audit_write(cx, a, NULL, user_id, "auth.resend_verification", "success", NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	send_verification(cx, user_id, db_value(res, 0, 1), db_value(res, 0, 2), code);
 	sodium_memzero(code, sizeof code);
 	return GE_OK;
@@ -315,11 +303,11 @@ enum gala_error accounts_forgot_password(struct svc_ctx *cx, const char *email)
 	PGresult *res;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	st = db_exec(a, &res, "SELECT id, email FROM users WHERE lower(email) = lower($1) "
 	    "FOR UPDATE", 1, p);
 	if (st != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	if (PQntuples(res) != 1)
 		return audit_failure(cx, NULL, "auth.forgot_password", "unknown_email", GE_OK);
 	const char *user_id = arena_strdup(a, db_value(res, 0, 0));
@@ -336,7 +324,7 @@ enum gala_error accounts_forgot_password(struct svc_ctx *cx, const char *email)
 		"VALUES ($2, $1, now() + make_interval(secs => $3::int))", 3, q)) != DB_OK ||
 	    (st = audit_write(cx, a, NULL, user_id, "auth.forgot_password", "success", NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	char *text = arena_printf(a,
 	    "Hello,\n\nsomeone asked to reset the password of your Gala account. "
 	    "To choose a new one, open:\n\n%s/reset-password?token=%s\n\n"
@@ -360,7 +348,7 @@ enum gala_error accounts_reset_password(struct svc_ctx *cx, const char *token,
 		return GE_INTERNAL;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	const char *p[] = { hash };
 	PGresult *res;
 	/* Marking the token used in the same statement that finds it makes it
@@ -369,7 +357,7 @@ enum gala_error accounts_reset_password(struct svc_ctx *cx, const char *token,
 	    "WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() "
 	    "RETURNING user_id", 1, p);
 	if (st != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	if (PQntuples(res) != 1)
 		return audit_failure(cx, NULL, "auth.reset_password", "invalid_token",
 		    GE_INVALID_RESET_TOKEN);
@@ -383,7 +371,7 @@ enum gala_error accounts_reset_password(struct svc_ctx *cx, const char *token,
 		"AND used_at IS NULL", 1, q)) != DB_OK ||
 	    (st = audit_write(cx, a, user_id, user_id, "auth.reset_password", "success", NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	send_or_audit(cx, user_id, db_value(r2, 0, 0), "password_changed",
 	    "Your Gala password was changed",
 	    "Hello,\n\nthe password of your Gala account was just changed, and every "
@@ -406,7 +394,7 @@ enum gala_error accounts_logout(struct svc_ctx *cx)
 		"VALUES ($1, $2, to_timestamp($3::bigint)) ON CONFLICT (jti) DO NOTHING", 3, p)) != DB_OK ||
 	    (st = audit_write(cx, a, u->id, u->id, "auth.logout", "success", NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	return GE_OK;
 }
 
@@ -422,7 +410,7 @@ enum gala_error accounts_logout_all(struct svc_ctx *cx)
 	    (st = audit_write(cx, a, cx->caller->id, cx->caller->id, "auth.logout_all", "success",
 		NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	return GE_OK;
 }
 

@@ -11,8 +11,7 @@
 #include "core/money.h"
 #include "db/db.h"
 #include "core/json.h"
-#include "services/events.h"
-#include "services/payments.h"
+#include "services/event_access.h"
 
 static const char *const status_names[BOOKING__STATUS_COUNT] = {
 	[BOOKING_REQUESTED] = "requested",
@@ -139,17 +138,6 @@ unsigned booking_actor(const struct booking *b, const struct session *u)
 	return a;
 }
 
-static enum gala_error db_err(enum db_status st)
-{
-	return st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE : GE_INTERNAL;
-}
-
-static enum gala_error fail(enum gala_error e)
-{
-	db_rollback();
-	return e;
-}
-
 /* The booking's own columns, then its event's and provider's (see
  * booking_from_row). */
 #define BOOKING_SELECT \
@@ -188,7 +176,7 @@ enum gala_error bookings_load(arena_t *a, const char *id, bool lock, struct book
 	    BOOKING_SELECT "WHERE es.id = $1 FOR UPDATE OF es" :
 	    BOOKING_SELECT "WHERE es.id = $1", 1, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	if (PQntuples(res) != 1)
 		return GE_NOT_FOUND;
 	booking_from_row(res, 0, out);
@@ -263,7 +251,7 @@ enum gala_error booking_transition(struct svc_ctx *cx, arena_t *a, struct bookin
 		    "WHERE id = $1 AND status = $2 RETURNING " SQL_TS("updated_at"), 3, p);
 		if (st != DB_OK) {
 			cJSON_Delete(meta);
-			return db_err(st);
+			return db_error(st);
 		}
 		if (PQntuples(res) == 1) {
 			b->status = to;
@@ -274,13 +262,13 @@ enum gala_error booking_transition(struct svc_ctx *cx, arena_t *a, struct bookin
 			meta_set(meta, "to", booking_status_name(to));
 			st = audit_write(cx, a, actor_user_id, audit_target(b, actor),
 			    arena_printf(a, "booking.%s", booking_status_name(to)), "success", meta);
-			return st == DB_OK ? GE_OK : db_err(st);
+			return st == DB_OK ? GE_OK : db_error(st);
 		}
 		const char *q[] = { b->id };
 		st = db_exec(a, &res, "SELECT status FROM event_services WHERE id = $1", 1, q);
 		if (st != DB_OK) {
 			cJSON_Delete(meta);
-			return db_err(st);
+			return db_error(st);
 		}
 		if (PQntuples(res) != 1 || booking_status_parse(db_value(res, 0, 0), &b->status) != 0) {
 			cJSON_Delete(meta);
@@ -292,32 +280,34 @@ enum gala_error booking_transition(struct svc_ctx *cx, arena_t *a, struct bookin
 }
 
 enum gala_error bookings_act(struct svc_ctx *cx, const char *id, enum booking_action action,
-    cJSON **out, struct refusal *why)
+    cJSON **out, struct refusal *why, bool *refund)
 {
+	*refund = false;
 	arena_t *a = cx->arena;
 	struct booking b;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	enum gala_error e = bookings_load(a, id, true, &b);
 	if (e != GE_OK)
-		return fail(e);
+		return db_fail(e);
 	unsigned actor = booking_actor(&b, cx->caller);
 	if (actor == 0)
-		return fail(GE_NOT_FOUND);
+		return db_fail(GE_NOT_FOUND);
 	enum booking_status to;
 	if (action == BOOKING_CANCEL && booking_decide(b.status, action, actor, &to) == GE_OK &&
 	    to == BOOKING_REFUNDED) {
 		/* Cancelling a paid booking refunds it through Stripe, which must
 		 * not happen while this transaction holds the row. */
 		db_rollback();
-		return payments_cancel_paid_booking(cx, id, out, why);
+		*refund = true;
+		return GE_OK;
 	}
 	e = booking_transition(cx, a, &b, action, actor, cx->caller->id, NULL, why);
 	if (e != GE_OK)
-		return fail(e);
+		return db_fail(e);
 	if ((st = db_commit(a)) != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	*out = booking_json(&b);
 	return GE_OK;
 }
@@ -330,7 +320,7 @@ enum gala_error bookings_cancel_for_event(struct svc_ctx *cx, arena_t *a, const 
 	enum db_status st = db_exec(a, &res, BOOKING_SELECT
 	    "WHERE es.event_id = $1 ORDER BY es.created_at, es.id FOR UPDATE OF es", 1, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	int n = PQntuples(res);
 	struct booking *all = arena_calloc(a, (size_t)n + 1, sizeof *all);
 	for (int i = 0; i < n; i++) {
@@ -361,19 +351,19 @@ enum gala_error bookings_create(struct svc_ctx *cx, const char *event_id,
 	arena_t *a = cx->arena;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	struct event_ref ev;
 	/* FOR SHARE: the event cannot be cancelled until this booking is in. */
-	enum gala_error e = events_load_ref(a, event_id, cx->caller, EVENT_LOCK_SHARE, &ev);
+	enum gala_error e = event_ref_load(a, event_id, cx->caller, EVENT_LOCK_SHARE, &ev);
 	if (e != GE_OK)
-		return fail(e);
+		return db_fail(e);
 	if (!(ev.access & EVENT_ACCESS_OWNER)) {
 		why->message = "only the event's owner may book providers for it";
-		return fail(GE_FORBIDDEN);
+		return db_fail(GE_FORBIDDEN);
 	}
 	if (strcmp(ev.status, "cancelled") == 0) {
 		why->message = "the event is cancelled: it takes no more bookings";
-		return fail(GE_INVALID_STATE);
+		return db_fail(GE_INVALID_STATE);
 	}
 	char amount[24], fee[24];
 	snprintf(amount, sizeof amount, "%lld", in->amount_cents);
@@ -390,15 +380,15 @@ enum gala_error bookings_create(struct svc_ctx *cx, const char *event_id,
 	    "SELECT $1, sp.id, $3, $4::bigint, $5, $6::bigint FROM service_providers sp "
 	    "WHERE sp.id = $2 RETURNING id) SELECT id FROM ins", 6, p);
 	if (st != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	if (PQntuples(res) != 1) {
 		why->param = "service_provider_id";
 		why->message = "service_provider_id names no service provider";
-		return fail(GE_VALIDATION);
+		return db_fail(GE_VALIDATION);
 	}
 	struct booking b;
 	if ((e = bookings_load(a, db_value(res, 0, 0), false, &b)) != GE_OK)
-		return fail(e);
+		return db_fail(e);
 	cJSON *meta = cJSON_CreateObject();
 	cJSON_AddStringToObject(meta, "event_service_id", b.id);
 	cJSON_AddStringToObject(meta, "event_id", b.event_id);
@@ -407,7 +397,7 @@ enum gala_error bookings_create(struct svc_ctx *cx, const char *event_id,
 	cJSON_AddStringToObject(meta, "currency", b.currency);
 	if ((st = audit_write(cx, a, cx->caller->id, b.provider_user_id, "booking.requested",
 	    "success", meta)) != DB_OK || (st = db_commit(a)) != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	*out = booking_json(&b);
 	return GE_OK;
 }
@@ -429,7 +419,7 @@ enum gala_error bookings_list(struct svc_ctx *cx, const char *event_id, int limi
 {
 	arena_t *a = cx->arena;
 	struct event_ref ev;
-	enum gala_error e = events_load_ref(a, event_id, cx->caller, EVENT_LOCK_NONE, &ev);
+	enum gala_error e = event_ref_load(a, event_id, cx->caller, EVENT_LOCK_NONE, &ev);
 	if (e != GE_OK)
 		return e;
 	/* A provider who is neither owner nor admin sees only its own. */
@@ -449,7 +439,7 @@ enum gala_error bookings_list(struct svc_ctx *cx, const char *event_id, int limi
 		    "WHERE es.event_id = $1 AND ($2::uuid IS NULL OR sp.user_id = $2::uuid) "
 		    "ORDER BY es.created_at DESC, es.id DESC LIMIT $3::int OFFSET $4::int", 4, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	cJSON *items = cJSON_CreateArray();
 	for (int i = 0; i < PQntuples(rows); i++) {
 		struct booking b;

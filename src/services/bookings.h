@@ -122,11 +122,12 @@ enum gala_error bookings_cancel_for_event(struct svc_ctx *cx, arena_t *a, const 
 cJSON *booking_json(const struct booking *b);
 
 /* POST /api/event-services/{id}/accept|decline|complete|cancel for the
- * signed-in caller, in one transaction. A cancel of a paid booking is
- * handed to payments_cancel_paid_booking() (the refund). *out is the
- * updated booking. */
+ * signed-in caller, in one transaction. *out is the updated booking. A
+ * cancel of a paid booking is a refund, which money code does: this
+ * changes nothing, sets *refund and returns GE_OK (the caller goes on
+ * with charges_cancel_paid(), services/charges.h). */
 enum gala_error bookings_act(struct svc_ctx *cx, const char *id, enum booking_action action,
-    cJSON **out, struct refusal *why);
+    cJSON **out, struct refusal *why, bool *refund);
 
 struct booking_new {
 	const char *service_provider_id;

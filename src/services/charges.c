@@ -12,17 +12,6 @@
 #include "services/bookings.h"
 #include "services/payments.h"
 
-static enum gala_error db_err(enum db_status st)
-{
-	return st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE : GE_INTERNAL;
-}
-
-static enum gala_error fail(enum gala_error e)
-{
-	db_rollback();
-	return e;
-}
-
 enum gala_error charges_stripe_error(arena_t *a, const struct stripe_result *r,
     struct refusal *why)
 {
@@ -59,7 +48,7 @@ enum gala_error charges_load_row(arena_t *a, const char *event_service_id, const
 	enum db_status st = db_exec(a, &res, lock ? MONEY_ROW_SELECT " FOR UPDATE" :
 	    MONEY_ROW_SELECT, 2, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	if (PQntuples(res) != 1)
 		return GE_OK;
 	out->res = res;
@@ -217,9 +206,9 @@ enum gala_error charges_pay(struct svc_ctx *cx, const char *event_service_id,
 
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	if ((e = bookings_load(a, event_service_id, true, &b)) != GE_OK)
-		return fail(e);
+		return db_fail(e);
 	if (b.status == BOOKING_PAYMENT_PENDING) {
 		/* A concurrent pay won; it used the same key, hence the same
 		 * PaymentIntent, unless it was another attempt. */
@@ -247,10 +236,10 @@ enum gala_error charges_pay(struct svc_ctx *cx, const char *event_service_id,
 	    "attempt = EXCLUDED.attempt, updated_at = now() "
 	    "WHERE p.status IN ('requires_payment', 'failed') RETURNING " PAYMENT_COLUMNS, 7, p);
 	if (st != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	if (PQntuples(res) != 1) {
 		why->message = "the booking's payment changed meanwhile";
-		return fail(GE_INVALID_STATE);
+		return db_fail(GE_INVALID_STATE);
 	}
 	cJSON *meta = cJSON_CreateObject();
 	cJSON_AddStringToObject(meta, "payment_id", db_value(res, 0, 0));
@@ -264,7 +253,7 @@ enum gala_error charges_pay(struct svc_ctx *cx, const char *event_service_id,
 		return e;
 	}
 	if ((st = db_commit(a)) != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	*payment = payment_json(res, 0);
 	return GE_OK;
 }
@@ -277,7 +266,7 @@ static enum gala_error clear_refund_started(arena_t *a, const char *payment_id)
 	PGresult *res;
 	enum db_status st = db_exec(a, &res, "UPDATE payments SET refund_started_at = NULL, "
 	    "updated_at = now() WHERE id = $1 AND status = 'succeeded'", 1, p);
-	return st == DB_OK ? GE_OK : db_err(st);
+	return st == DB_OK ? GE_OK : db_error(st);
 }
 
 /* Phase 1: under the booking's lock, check who may refund it from here and
@@ -289,37 +278,37 @@ static enum gala_error refund_begin(struct svc_ctx *cx, const char *id,
 	arena_t *a = cx->arena;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	enum gala_error e = bookings_load(a, id, true, b);
 	if (e != GE_OK)
-		return fail(e);
+		return db_fail(e);
 	unsigned actor = booking_actor(b, cx->caller);
 	if (actor == 0)
-		return fail(GE_NOT_FOUND);
+		return db_fail(GE_NOT_FOUND);
 	enum booking_status to;
 	if ((e = booking_decide(b->status, action, actor, &to)) != GE_OK)
-		return fail(refused(a, e, b, booking_action_name(action), why));
+		return db_fail(refused(a, e, b, booking_action_name(action), why));
 	if (to != BOOKING_REFUNDED)
-		return fail(refused(a, GE_INVALID_STATE, b, booking_action_name(action), why));
+		return db_fail(refused(a, GE_INVALID_STATE, b, booking_action_name(action), why));
 	if ((e = charges_load_row(a, b->id, "customer_payment", true, ch)) != GE_OK ||
 	    (e = charges_load_row(a, b->id, "service_payment", true, po)) != GE_OK)
-		return fail(e);
+		return db_fail(e);
 	if (ch->res == NULL || (!is(ch->status, "succeeded") && !is(ch->status, "refunded"))) {
 		why->message = "the booking has no succeeded charge to refund";
-		return fail(GE_INVALID_STATE);
+		return db_fail(GE_INVALID_STATE);
 	}
 	if (po->res != NULL && is(po->status, "payout_started")) {
 		why->message = "a payout of this booking is in progress; refund it once it is done";
-		return fail(GE_PAYOUT_IN_PROGRESS);
+		return db_fail(GE_PAYOUT_IN_PROGRESS);
 	}
 	const char *p[] = { ch->id };
 	PGresult *res;
 	st = db_exec(a, &res, "UPDATE payments SET refund_started_at = "
 	    "coalesce(refund_started_at, now()), updated_at = now() WHERE id = $1", 1, p);
 	if (st != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	st = db_commit(a);
-	return st == DB_OK ? GE_OK : db_err(st);
+	return st == DB_OK ? GE_OK : db_error(st);
 }
 
 /* Phase 2a: a released payout is taken back from the provider first. */
@@ -347,7 +336,7 @@ static enum gala_error reverse_payout(struct svc_ctx *cx, const struct booking *
 	enum db_status st = db_exec(a, &res, "UPDATE payments SET status = 'reversed', "
 	    "stripe_transfer_reversal_id = $2, updated_at = now() "
 	    "WHERE id = $1 AND status = 'released'", 2, p);
-	return st == DB_OK ? GE_OK : db_err(st);
+	return st == DB_OK ? GE_OK : db_error(st);
 }
 
 /* Phase 3: the charge and the booking are refunded, in one transaction
@@ -361,19 +350,19 @@ static enum gala_error refund_finish(struct svc_ctx *cx, const char *id, const c
 	struct money_row ch;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	enum gala_error e = bookings_load(a, id, true, &b);
 	if (e == GE_OK)
 		e = charges_load_row(a, id, "customer_payment", true, &ch);
 	if (e != GE_OK)
-		return fail(e);
+		return db_fail(e);
 	const char *p[] = { ch.id, refund_id };
 	PGresult *res;
 	st = db_exec(a, &res, "UPDATE payments SET status = 'refunded', "
 	    "stripe_refund_id = coalesce($2, stripe_refund_id), updated_at = now() "
 	    "WHERE id = $1 AND status <> 'refunded' RETURNING id", 2, p);
 	if (st != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	if (PQntuples(res) == 1) {
 		cJSON *m = cJSON_CreateObject();
 		cJSON_AddStringToObject(m, "event_service_id", b.id);
@@ -385,7 +374,7 @@ static enum gala_error refund_finish(struct svc_ctx *cx, const char *id, const c
 		cJSON_AddBoolToObject(m, "transfer_reversed", transfer_reversed);
 		st = audit_write(cx, a, cx->caller->id, b.event_owner_id, "payment.refund", "success", m);
 		if (st != DB_OK)
-			return fail(db_err(st));
+			return db_fail(db_error(st));
 	}
 	if (b.status != BOOKING_REFUNDED) {
 		/* Who may refund was decided in phase 1; the charge is refunded
@@ -396,10 +385,10 @@ static enum gala_error refund_finish(struct svc_ctx *cx, const char *id, const c
 		e = booking_transition(cx, a, &b, BOOKING_CHARGE_REFUNDED, BOOKING_ACTOR_SYSTEM,
 		    cx->caller->id, m, why);
 		if (e != GE_OK)
-			return fail(e);
+			return db_fail(e);
 	}
 	if ((st = db_commit(a)) != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	*out = booking_json(&b);
 	return GE_OK;
 }
@@ -460,12 +449,12 @@ static enum gala_error orphan_claim(arena_t *a, const char *id, struct booking *
 	*claimed = false;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	enum gala_error e = bookings_load(a, id, true, b);
 	if (e == GE_OK)
 		e = charges_load_row(a, id, "customer_payment", true, ch);
 	if (e != GE_OK)
-		return fail(e);
+		return db_fail(e);
 	if (b->status != BOOKING_CANCELLED || ch->res == NULL || !is(ch->status, "succeeded")) {
 		db_rollback();
 		return GE_OK;
@@ -477,7 +466,7 @@ static enum gala_error orphan_claim(arena_t *a, const char *id, struct booking *
 	if (st == DB_OK)
 		st = db_commit(a);
 	if (st != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	*claimed = true;
 	return GE_OK;
 }
@@ -487,7 +476,7 @@ static enum gala_error orphan_refunded(arena_t *a, const struct booking *b,
 {
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	const char *p[] = { ch->id, refund_id };
 	PGresult *res;
 	st = db_exec(a, &res, "UPDATE payments SET status = 'refunded', "
@@ -507,7 +496,7 @@ static enum gala_error orphan_refunded(arena_t *a, const struct booking *b,
 	if (st == DB_OK)
 		st = db_commit(a);
 	if (st != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	return GE_OK;
 }
 

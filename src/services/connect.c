@@ -11,11 +11,6 @@
 #include "services/session.h"
 #include "services/charges.h"
 
-static enum gala_error db_err(enum db_status st)
-{
-	return st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE : GE_INTERNAL;
-}
-
 /* Creates the Express account; the key makes every onboarding of this
  * provider the same request, so concurrent ones get one account. */
 static enum gala_error create_account(struct svc_ctx *cx, const char *provider_id,
@@ -52,7 +47,7 @@ static enum gala_error create_account(struct svc_ctx *cx, const char *provider_i
 	    "coalesce(stripe_account_id, $2), updated_at = now() WHERE id = $1 "
 	    "RETURNING stripe_account_id", 2, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	if (PQntuples(res) != 1)
 		return GE_NOT_FOUND;
 	*acct = db_value(res, 0, 0);
@@ -70,7 +65,7 @@ enum gala_error connect_onboard(struct svc_ctx *cx, const char *provider_id,
 	enum db_status st = db_exec(a, &res,
 	    "SELECT user_id, stripe_account_id FROM service_providers WHERE id = $1", 1, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	if (PQntuples(res) != 1)
 		return GE_NOT_FOUND;
 	if (strcmp(db_value(res, 0, 0), cx->caller->id) != 0) {

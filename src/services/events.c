@@ -9,6 +9,7 @@
 #include "db/db.h"
 #include "core/json.h"
 #include "services/bookings.h"
+#include "services/event_access.h"
 
 /* id, owner_id, title, description, city, venue, starts_at, ends_at,
  * budget_cents, currency, status, created_at, updated_at */
@@ -17,17 +18,6 @@
 	SQL_TS("e.ends_at") ", e.budget_cents, e.currency, e.status, " SQL_TS("e.created_at") ", " \
 	SQL_TS("e.updated_at")
 
-
-static enum gala_error db_err(enum db_status st)
-{
-	return st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE : GE_INTERNAL;
-}
-
-static enum gala_error fail(enum gala_error e)
-{
-	db_rollback();
-	return e;
-}
 
 /* The event whose EVENT_COLUMNS start at column col0 of row. */
 static cJSON *event_json_at(const PGresult *res, int row, int col0)
@@ -56,60 +46,6 @@ static cJSON *event_json(const PGresult *res, int row)
 	return event_json_at(res, row, 0);
 }
 
-/* u's access to the event owned by owner_id. Whether u is booked on it
- * is asked only of a caller who is neither owner nor admin: a separate
- * statement, since folding it into the event's query made planning that
- * query several times dearer for every caller (API.md's common case is the
- * owner). */
-static enum gala_error event_access(arena_t *a, const char *event_id, const char *owner_id,
-    const struct session *u, unsigned *access)
-{
-	*access = 0;
-	if (strcmp(owner_id, u->id) == 0)
-		*access |= EVENT_ACCESS_OWNER;
-	if (strcmp(u->role, "admin") == 0)
-		*access |= EVENT_ACCESS_ADMIN;
-	if (*access != 0)
-		return GE_OK;
-	const char *p[] = { event_id, u->id };
-	PGresult *res;
-	enum db_status st = db_exec(a, &res, "SELECT EXISTS (SELECT 1 FROM event_services es "
-	    "JOIN service_providers sp ON sp.id = es.service_provider_id "
-	    "WHERE es.event_id = $1 AND sp.user_id = $2)", 2, p);
-	if (st != DB_OK)
-		return db_err(st);
-	if (db_bool(res, 0, 0))
-		*access |= EVENT_ACCESS_PROVIDER;
-	return GE_OK;
-}
-
-enum gala_error events_load_ref(arena_t *a, const char *id, const struct session *u,
-    enum event_lock lock, struct event_ref *out)
-{
-	static const char *const sql[] = {
-		[EVENT_LOCK_NONE] = "SELECT id, owner_id, status, currency FROM events WHERE id = $1",
-		[EVENT_LOCK_SHARE] = "SELECT id, owner_id, status, currency FROM events "
-		    "WHERE id = $1 FOR SHARE",
-		[EVENT_LOCK_UPDATE] = "SELECT id, owner_id, status, currency FROM events "
-		    "WHERE id = $1 FOR NO KEY UPDATE",
-	};
-	const char *p[] = { id };
-	PGresult *res;
-	enum db_status st = db_exec(a, &res, sql[lock], 1, p);
-	if (st != DB_OK)
-		return db_err(st);
-	if (PQntuples(res) != 1)
-		return GE_NOT_FOUND;
-	out->id = db_value(res, 0, 0);
-	out->owner_id = db_value(res, 0, 1);
-	out->status = db_value(res, 0, 2);
-	out->currency = db_value(res, 0, 3);
-	enum gala_error e = event_access(a, id, out->owner_id, u, &out->access);
-	if (e != GE_OK)
-		return e;
-	return out->access != 0 ? GE_OK : GE_NOT_FOUND;
-}
-
 enum gala_error events_create(struct svc_ctx *cx, const struct event_fields *f, cJSON **out)
 {
 	char budget[24];
@@ -123,7 +59,7 @@ enum gala_error events_create(struct svc_ctx *cx, const struct event_fields *f, 
 	    "budget_cents, currency) VALUES ($1, $2, $3, $4, $5, $6::timestamptz, $7::timestamptz, "
 	    "$8::bigint, $9) RETURNING " EVENT_COLUMNS, 9, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	*out = event_json(res, 0);
 	return GE_OK;
 }
@@ -168,7 +104,7 @@ enum gala_error events_list(struct svc_ctx *cx, const char *owner_id, int limit,
 	if (st == DB_OK && PQntuples(rows) == 0)
 		st = db_exec(a, &rows, page_sql[scope][1], 2 + scope, params);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	cJSON *items = cJSON_CreateArray();
 	for (int i = 0; i < PQntuples(rows); i++)
 		if (db_value(rows, i, 1) != NULL)
@@ -184,7 +120,7 @@ enum gala_error events_get(struct svc_ctx *cx, const char *id, cJSON **out)
 	enum db_status st = db_exec(cx->arena, &res, "SELECT " EVENT_COLUMNS
 	    " FROM events e WHERE e.id = $1", 1, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	if (PQntuples(res) != 1)
 		return GE_NOT_FOUND;
 	unsigned access;
@@ -202,7 +138,7 @@ enum gala_error events_get(struct svc_ctx *cx, const char *id, cJSON **out)
 static enum gala_error owner_lock(struct svc_ctx *cx, const char *id, struct event_ref *ev,
     struct refusal *why)
 {
-	enum gala_error e = events_load_ref(cx->arena, id, cx->caller, EVENT_LOCK_UPDATE, ev);
+	enum gala_error e = event_ref_load(cx->arena, id, cx->caller, EVENT_LOCK_UPDATE, ev);
 	if (e != GE_OK)
 		return e;
 	if (!(ev->access & EVENT_ACCESS_OWNER)) {
@@ -218,14 +154,14 @@ enum gala_error events_update(struct svc_ctx *cx, const char *id, const struct e
 	arena_t *a = cx->arena;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	struct event_ref ev;
 	enum gala_error e = owner_lock(cx, id, &ev, why);
 	if (e != GE_OK)
-		return fail(e);
+		return db_fail(e);
 	if (strcmp(ev.status, "cancelled") == 0) {
 		why->message = "the event is cancelled: it can no longer be changed";
-		return fail(GE_INVALID_STATE);
+		return db_fail(GE_INVALID_STATE);
 	}
 	char budget[24];
 	snprintf(budget, sizeof budget, "%lld", f->budget_cents);
@@ -255,13 +191,13 @@ enum gala_error events_update(struct svc_ctx *cx, const char *id, const struct e
 		if (c != NULL && strcmp(c, "events_time_order") == 0) {
 			why->param = f->ends_at ? "ends_at" : "starts_at";
 			why->message = "ends_at must be after starts_at";
-			return fail(GE_VALIDATION);
+			return db_fail(GE_VALIDATION);
 		}
 	}
 	if (st != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	if ((st = db_commit(a)) != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	*out = event_json(res, 0);
 	return GE_OK;
 }
@@ -271,21 +207,21 @@ enum gala_error events_cancel(struct svc_ctx *cx, const char *id, struct refusal
 	arena_t *a = cx->arena;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	struct event_ref ev;
 	enum gala_error e = owner_lock(cx, id, &ev, why);
 	if (e != GE_OK)
-		return fail(e);
+		return db_fail(e);
 	if (strcmp(ev.status, "cancelled") == 0) {
 		db_rollback();
 		return GE_OK;
 	}
 	if ((e = bookings_cancel_for_event(cx, a, id, why)) != GE_OK)
-		return fail(e);
+		return db_fail(e);
 	const char *p[] = { id };
 	PGresult *res;
 	if ((st = db_exec(a, &res, "UPDATE events SET status = 'cancelled', updated_at = now() "
 	    "WHERE id = $1", 1, p)) != DB_OK || (st = db_commit(a)) != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	return GE_OK;
 }

@@ -1,6 +1,6 @@
 /* Events: a customer's (or an admin's) plans, which bookings hang off.
  * Visible to the owner, admins and a provider with a booking on the event
- * (any status); changed only by the owner. Cancelling one (DELETE) cancels
+ * (any status: services/event_access.h); changed only by the owner. Cancelling one (DELETE) cancels
  * its open bookings and is refused while money is moving for one of them. */
 #ifndef GALA_EVENTS_H
 #define GALA_EVENTS_H
@@ -10,34 +10,9 @@
 #include <cjson/cJSON.h>
 
 #include "core/arena.h"
-#include "services/session.h"
 #include "core/errors.h"
 #include "services/context.h"
 #include "core/errors.h"
-
-/* How the caller relates to an event; 0: may not see it (404). */
-#define EVENT_ACCESS_OWNER    0x1u
-#define EVENT_ACCESS_ADMIN    0x2u
-#define EVENT_ACCESS_PROVIDER 0x4u   /* a provider booked on it, any status */
-
-enum event_lock {
-	EVENT_LOCK_NONE,
-	EVENT_LOCK_SHARE,    /* FOR SHARE: no cancel while a booking is added */
-	EVENT_LOCK_UPDATE,   /* FOR NO KEY UPDATE: PATCH and DELETE */
-};
-
-struct event_ref {
-	const char *id;
-	const char *owner_id;
-	const char *status;
-	const char *currency;
-	unsigned access;      /* EVENT_ACCESS_* of the user it was loaded for */
-};
-
-/* Loads the event and u's access to it (locks need a transaction).
- * GE_NOT_FOUND when there is none or u may not see it. */
-enum gala_error events_load_ref(arena_t *a, const char *id, const struct session *u,
-    enum event_lock lock, struct event_ref *out);
 
 /* Fields of a create or PATCH. A member that is absent stays NULL / false;
  * for PATCH, *_clear asks to set an optional field to null. */

@@ -5,12 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "core/idempotency.h"
+#include "services/idempotency.h"
 #include "core/log.h"
 #include "services/context.h"
 #include "services/charges.h"
 #include "services/payouts.h"
 #include "services/webhooks.h"
+#include "core/clock.h"
 
 /* The steps of gala maintenance, in the order they run. */
 struct maintenance_task {
@@ -100,7 +101,7 @@ int maintenance_run(void)
 	arena_t *a = arena_new(4096);
 	cJSON *deleted = cJSON_CreateObject();
 	cJSON *failed = cJSON_CreateArray();
-	long long started = now_us();
+	long long started = clock_us();
 	for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) {
 		long long n = 0;
 		enum db_status st = tasks[i].run(a, &n);
@@ -117,7 +118,7 @@ int maintenance_run(void)
 	cJSON *f = cJSON_CreateObject();
 	cJSON_AddItemToObject(f, "deleted", deleted);
 	cJSON_AddItemToObject(f, "failed", failed);
-	cJSON_AddNumberToObject(f, "duration_ms", (double)((now_us() - started) / 1000));
+	cJSON_AddNumberToObject(f, "duration_ms", (double)((clock_us() - started) / 1000));
 	log_emit(rc ? LOG_LEVEL_ERROR : LOG_LEVEL_INFO, "gala.maintenance",
 	    rc ? "maintenance finished with failures" : "maintenance finished", f);
 	return rc;

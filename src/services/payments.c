@@ -8,12 +8,6 @@
 
 #include "services/session.h"
 #include "core/json.h"
-#include "services/charges.h"
-
-static enum gala_error db_err(enum db_status st)
-{
-	return st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE : GE_INTERNAL;
-}
 
 cJSON *payment_json(const PGresult *res, int row)
 {
@@ -60,7 +54,7 @@ enum gala_error payments_list(struct svc_ctx *cx, int limit, int offset, cJSON *
 			    "ORDER BY p.created_at DESC, p.id DESC LIMIT $2::int OFFSET $3::int", 3, p);
 	}
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	cJSON *items = cJSON_CreateArray();
 	for (int i = 0; i < PQntuples(rows); i++)
 		cJSON_AddItemToArray(items, payment_json(rows, i));
@@ -75,7 +69,7 @@ enum gala_error payments_get(struct svc_ctx *cx, const char *id, cJSON **out)
 	enum db_status st = db_exec(cx->arena, &res,
 	    "SELECT " PAYMENT_COLUMNS " FROM payments p WHERE p.id = $1", 1, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	if (PQntuples(res) != 1)
 		return GE_NOT_FOUND;
 	const char *payer = db_value(res, 0, 3), *payee = db_value(res, 0, 4);
@@ -84,10 +78,4 @@ enum gala_error payments_get(struct svc_ctx *cx, const char *id, cJSON **out)
 		return GE_NOT_FOUND;
 	*out = payment_json(res, 0);
 	return GE_OK;
-}
-
-enum gala_error payments_cancel_paid_booking(struct svc_ctx *cx, const char *event_service_id,
-    cJSON **out, struct refusal *why)
-{
-	return charges_cancel_paid(cx, event_service_id, out, why);
 }

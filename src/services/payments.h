@@ -14,7 +14,6 @@
 #include "db/db.h"
 #include "core/errors.h"
 #include "services/context.h"
-#include "core/errors.h"
 
 /* id, event_service_id, payment_type, payer_id, payee_id, amount_cents,
  * currency, status, stripe_payment_intent_id, stripe_transfer_id,
@@ -35,15 +34,5 @@ enum gala_error payments_list(struct svc_ctx *cx, int limit, int offset, cJSON *
 
 /* GET /api/payments/{id}: same visibility, GE_NOT_FOUND otherwise. */
 enum gala_error payments_get(struct svc_ctx *cx, const char *id, cJSON **out);
-
-/* The refund branch of POST /api/event-services/{id}/cancel, called for a
- * booking the caller may cancel while it is paid (bookings_act has
- * checked that and holds no transaction). This is the hook the money code
- * fills: a Stripe Refund of the charge (idempotency key
- * refund:{event_service_id}), then booking_transition(BOOKING_CANCEL) to
- * refunded and the payment row to refunded; filled by the money code,
- * charges_cancel_paid() (services/charges.h). */
-enum gala_error payments_cancel_paid_booking(struct svc_ctx *cx, const char *event_service_id,
-    cJSON **out, struct refusal *why);
 
 #endif

@@ -15,17 +15,6 @@
 #include "services/charges.h"
 #include "services/payments.h"
 
-static enum gala_error db_err(enum db_status st)
-{
-	return st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE : GE_INTERNAL;
-}
-
-static enum gala_error fail(enum gala_error e)
-{
-	db_rollback();
-	return e;
-}
-
 static bool is(const char *a, const char *b)
 {
 	return a != NULL && strcmp(a, b) == 0;
@@ -64,17 +53,17 @@ static enum gala_error record_released(arena_t *a, const struct payout_job *j,
 	struct booking b;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	enum gala_error e = bookings_load(a, j->booking_id, true, &b);
 	if (e != GE_OK)
-		return fail(e);
+		return db_fail(e);
 	const char *p[] = { j->payout_id, transfer_id };
 	PGresult *res;
 	st = db_exec(a, &res, "UPDATE payments p SET status = 'released', stripe_transfer_id = $2, "
 	    "updated_at = now() WHERE p.id = $1 AND p.status = 'payout_started' "
 	    "RETURNING " PAYMENT_COLUMNS, 2, p);
 	if (st != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	if (PQntuples(res) != 1) {
 		/* Another completer (a release after 60 s, maintenance) finished
 		 * the same transfer first. */
@@ -105,7 +94,7 @@ static enum gala_error record_released(arena_t *a, const struct payout_job *j,
 		cJSON_AddBoolToObject(m, "found_by_transfer_group", 1);
 	st = audit_write(j->cx, a, j->actor_user_id, j->payee_id, "payment.release", "success", m);
 	if (st != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	if (b.status == BOOKING_COMPLETED) {
 		cJSON *bm = cJSON_CreateObject();
 		cJSON_AddStringToObject(bm, "payment_id", j->payout_id);
@@ -114,10 +103,10 @@ static enum gala_error record_released(arena_t *a, const struct payout_job *j,
 		e = booking_transition(j->cx, a, &b, BOOKING_RELEASE, j->actor, j->actor_user_id, bm,
 		    why);
 		if (e != GE_OK)
-			return fail(e);
+			return db_fail(e);
 	}
 	if ((st = db_commit(a)) != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	*payment = payment_json(res, 0);
 	*already = false;
 	return GE_OK;
@@ -130,7 +119,7 @@ static enum gala_error rollback_payout(arena_t *a, const struct payout_job *j, b
 {
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	const char *p[] = { j->payout_id }, *q[] = { j->booking_id };
 	PGresult *res;
 	st = db_exec(a, &res, "DELETE FROM payments WHERE id = $1 AND status = 'payout_started'",
@@ -139,7 +128,7 @@ static enum gala_error rollback_payout(arena_t *a, const struct payout_job *j, b
 		st = db_exec(a, &res, "UPDATE event_services SET payout_failures = payout_failures + 1 "
 		    "WHERE id = $1", 1, q);
 	if (st != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	cJSON *m = cJSON_CreateObject();
 	cJSON_AddStringToObject(m, "event_service_id", j->booking_id);
 	cJSON_AddStringToObject(m, "destination", j->destination);
@@ -151,9 +140,9 @@ static enum gala_error rollback_payout(arena_t *a, const struct payout_job *j, b
 	cJSON_AddStringToObject(m, "reason", r->message);
 	st = audit_write(j->cx, a, j->actor_user_id, j->payee_id, "payment.release", "failure", m);
 	if (st != DB_OK)
-		return fail(db_err(st));
+		return db_fail(db_error(st));
 	st = db_commit(a);
-	return st == DB_OK ? GE_OK : db_err(st);
+	return st == DB_OK ? GE_OK : db_error(st);
 }
 
 static enum gala_error unconfirmed(struct refusal *why)
@@ -291,7 +280,7 @@ static enum gala_error claim(arena_t *a, const char *payout_id)
 	PGresult *res;
 	enum db_status st = db_exec(a, &res, "UPDATE payments SET updated_at = now() WHERE id = $1",
 	    1, p);
-	return st == DB_OK ? GE_OK : db_err(st);
+	return st == DB_OK ? GE_OK : db_error(st);
 }
 
 /* Phase 1 of a new payout: the row, committed by the caller. */
@@ -316,7 +305,7 @@ static enum gala_error start_payout(arena_t *a, const struct booking *b,
 	enum db_status st = db_exec(a, &res,
 	    "SELECT payout_failures + 1 FROM event_services WHERE id = $1", 1, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	char net[24];
 	snprintf(net, sizeof net, "%lld", b->amount_cents - b->platform_fee_cents);
 	const char *q[] = { b->id, b->provider_user_id, net, b->currency, db_value(res, 0, 0) };
@@ -328,7 +317,7 @@ static enum gala_error start_payout(arena_t *a, const struct booking *b,
 	if (st == DB_ERROR && db_is_unique_violation(res))
 		return GE_PAYOUT_IN_PROGRESS;
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	return charges_load_row(a, b->id, "service_payment", false, po);
 }
 
@@ -341,18 +330,18 @@ enum gala_error payouts_release(struct svc_ctx *cx, const char *event_service_id
 		return GE_STRIPE_NOT_CONFIGURED;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	struct booking b;
 	struct money_row po, ch;
 	enum gala_error e = bookings_load(a, event_service_id, true, &b);
 	if (e != GE_OK)
-		return fail(e);
+		return db_fail(e);
 	unsigned actor = booking_actor(&b, cx->caller);
 	if (actor == 0)
-		return fail(GE_NOT_FOUND);
+		return db_fail(GE_NOT_FOUND);
 	if ((e = charges_load_row(a, b.id, "service_payment", true, &po)) != GE_OK ||
 	    (e = charges_load_row(a, b.id, "customer_payment", true, &ch)) != GE_OK)
-		return fail(e);
+		return db_fail(e);
 	if (b.status == BOOKING_RELEASED && (actor & (BOOKING_ACTOR_OWNER | BOOKING_ACTOR_ADMIN)) &&
 	    po.res != NULL && is(po.status, "released")) {
 		db_rollback();
@@ -365,27 +354,27 @@ enum gala_error payouts_release(struct svc_ctx *cx, const char *event_service_id
 		why->message = arena_printf(a, "the booking is %s: %s", booking_status_name(b.status),
 		    e == GE_FORBIDDEN ? "you may not release its payment" :
 		    "its payment can be released once it is completed");
-		return fail(e);
+		return db_fail(e);
 	}
 	bool fresh;
 	if (po.res == NULL) {
 		if ((e = start_payout(a, &b, &ch, &po, why)) != GE_OK)
-			return fail(e);
+			return db_fail(e);
 		fresh = true;
 	} else if (is(po.status, "payout_started")) {
 		if (po.idle_seconds < PAYOUT_IN_PROGRESS_SECONDS) {
 			why->message = "a payout of this booking is in progress";
-			return fail(GE_PAYOUT_IN_PROGRESS);
+			return db_fail(GE_PAYOUT_IN_PROGRESS);
 		}
 		if ((e = claim(a, po.id)) != GE_OK)
-			return fail(e);
+			return db_fail(e);
 		fresh = false;
 	} else {
 		why->message = arena_printf(a, "the booking's payout is %s", po.status);
-		return fail(GE_INVALID_STATE);
+		return db_fail(GE_INVALID_STATE);
 	}
 	if ((st = db_commit(a)) != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	struct payout_job j = { .cx = cx, .fresh = fresh, .actor = actor,
 		.actor_user_id = cx->caller->id };
 	job_fill(&j, &b, &po, &ch);
@@ -402,14 +391,14 @@ static enum gala_error claim_stuck(arena_t *a, const char *booking_id, struct pa
 	*claimed = false;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	enum gala_error e = bookings_load(a, booking_id, true, &b);
 	if (e == GE_OK)
 		e = charges_load_row(a, booking_id, "service_payment", true, &po);
 	if (e == GE_OK)
 		e = charges_load_row(a, booking_id, "customer_payment", true, &ch);
 	if (e != GE_OK)
-		return fail(e);
+		return db_fail(e);
 	if (po.res == NULL || !is(po.status, "payout_started") ||
 	    po.idle_seconds < PAYOUT_IN_PROGRESS_SECONDS || b.provider_stripe_account_id == NULL ||
 	    ch.res == NULL) {
@@ -417,9 +406,9 @@ static enum gala_error claim_stuck(arena_t *a, const char *booking_id, struct pa
 		return GE_OK;
 	}
 	if ((e = claim(a, po.id)) != GE_OK)
-		return fail(e);
+		return db_fail(e);
 	if ((st = db_commit(a)) != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	memset(j, 0, sizeof *j);
 	j->actor = BOOKING_ACTOR_SYSTEM;
 	job_fill(j, &b, &po, &ch);

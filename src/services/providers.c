@@ -10,11 +10,6 @@
 #include "core/json.h"
 #include "services/session.h"
 
-static enum gala_error db_err(enum db_status st)
-{
-	return st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE : GE_INTERNAL;
-}
-
 cJSON *provider_json(const PGresult *res, int row)
 {
 	static const char *const names[] = { "id", "user_id", "business_name", "category",
@@ -46,7 +41,7 @@ enum gala_error providers_create(struct svc_ctx *cx, const struct provider_field
 	if (st == DB_ERROR && db_is_unique_violation(res))
 		return GE_PROFILE_EXISTS;
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	*out = provider_json(res, 0);
 	return GE_OK;
 }
@@ -70,7 +65,7 @@ enum gala_error providers_list(struct svc_ctx *cx, const char *category, const c
 		    "AND ($2::text IS NULL OR lower(sp.city) = lower($2)) "
 		    "ORDER BY sp.created_at DESC, sp.id DESC LIMIT $3::int OFFSET $4::int", 4, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	cJSON *items = cJSON_CreateArray();
 	for (int i = 0; i < PQntuples(rows); i++)
 		cJSON_AddItemToArray(items, provider_json(rows, i));
@@ -85,7 +80,7 @@ enum gala_error providers_get(struct svc_ctx *cx, const char *id, cJSON **out)
 	enum db_status st = db_exec(cx->arena, &res,
 	    "SELECT " PROVIDER_COLUMNS " FROM service_providers sp WHERE sp.id = $1", 1, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	if (PQntuples(res) != 1)
 		return GE_NOT_FOUND;
 	*out = provider_json(res, 0);
@@ -104,7 +99,7 @@ enum gala_error providers_update(struct svc_ctx *cx, const char *id,
 	    "city = COALESCE($7, city), updated_at = now() "
 	    "WHERE sp.id = $1 AND sp.user_id = $2 RETURNING " PROVIDER_COLUMNS, 7, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	if (PQntuples(res) == 1) {
 		*out = provider_json(res, 0);
 		return GE_OK;
@@ -113,7 +108,7 @@ enum gala_error providers_update(struct svc_ctx *cx, const char *id,
 	const char *q[] = { id };
 	if ((st = db_exec(cx->arena, &res, "SELECT 1 FROM service_providers WHERE id = $1", 1,
 	    q)) != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	if (PQntuples(res) == 0)
 		return GE_NOT_FOUND;
 	why->message = "only the profile's owner may change it";

@@ -23,11 +23,6 @@
 static const char *const stripe_statuses[] = { "incomplete", "incomplete_expired", "trialing",
 	"active", "past_due", "canceled", "unpaid", "paused", NULL };
 
-static enum gala_error db_err(enum db_status st)
-{
-	return st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE : GE_INTERNAL;
-}
-
 static enum gala_error stripe_err(enum stripe_outcome o)
 {
 	switch (o) {
@@ -172,7 +167,7 @@ static enum gala_error ensure_customer(struct svc_ctx *cx, const char **customer
 	PGresult *res;
 	enum db_status st = db_exec(a, &res, "SELECT stripe_customer_id FROM users WHERE id = $1", 1, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	*customer = db_value(res, 0, 0);
 	if (*customer != NULL)
 		return GE_OK;
@@ -195,7 +190,7 @@ static enum gala_error ensure_customer(struct svc_ctx *cx, const char **customer
 	st = db_exec(a, &res, "UPDATE users SET stripe_customer_id = coalesce(stripe_customer_id, $2), "
 	    "updated_at = now() WHERE id = $1 RETURNING stripe_customer_id", 2, q);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	*customer = db_value(res, 0, 0);
 	return GE_OK;
 }
@@ -257,7 +252,7 @@ enum gala_error subscriptions_start(struct svc_ctx *cx, const char *price_id, cJ
 		st = db_commit(a);
 	if (st != DB_OK) {
 		db_rollback();
-		return db_err(st);
+		return db_error(st);
 	}
 	*sub = sub_json(res, 0);
 	return GE_OK;
@@ -275,7 +270,7 @@ enum gala_error subscriptions_list(struct svc_ctx *cx, int limit, int offset, cJ
 	if (st == DB_OK)
 		st = db_exec(cx->arena, &cnt, "SELECT count(*) FROM subscriptions WHERE user_id = $1", 1, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	cJSON *items = cJSON_CreateArray();
 	for (int i = 0; i < PQntuples(res); i++)
 		cJSON_AddItemToArray(items, sub_json(res, i));
@@ -293,7 +288,7 @@ static enum gala_error load_own(struct svc_ctx *cx, const char *id, PGresult **r
 	enum db_status st = db_exec(cx->arena, res, "SELECT " SUB_COLUMNS " FROM subscriptions "
 	    "WHERE id = $1::uuid AND (user_id = $2::uuid OR $3::boolean)", 3, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	return PQntuples(*res) == 1 ? GE_OK : GE_NOT_FOUND;
 }
 
@@ -314,11 +309,11 @@ static enum gala_error store_answer(struct svc_ctx *cx, const PGresult *row, con
 		st = db_commit(a);
 	if (st != DB_OK) {
 		db_rollback();
-		return db_err(st);
+		return db_error(st);
 	}
 	const char *p[] = { db_value(row, 0, 0) };
 	if ((st = db_exec(a, &res, "SELECT " SUB_COLUMNS " FROM subscriptions WHERE id = $1", 1, p)) != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	*sub = sub_json(res, 0);
 	return GE_OK;
 }
@@ -384,12 +379,12 @@ enum gala_error subscriptions_apply_event(arena_t *a, const cJSON *obj, long lon
 	enum db_status st = db_exec(a, &res, "SELECT id FROM users WHERE id = $1::uuid "
 	    "OR (stripe_customer_id IS NOT NULL AND stripe_customer_id = $2) LIMIT 1", 2, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	if (PQntuples(res) != 1) {
 		log_warn("gala.subscriptions", "subscription event for an unknown customer ignored");
 		return GE_OK;
 	}
 	PGresult *row;
 	st = upsert_from_stripe(a, db_value(res, 0, 0), obj, created, false, &row);
-	return st == DB_OK ? GE_OK : db_err(st);
+	return st == DB_OK ? GE_OK : db_error(st);
 }

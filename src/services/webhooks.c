@@ -14,11 +14,6 @@
 #include "services/charges.h"
 #include "services/subscriptions.h"
 
-static enum gala_error db_err(enum db_status st)
-{
-	return st == DB_UNAVAILABLE ? GE_DB_UNAVAILABLE : GE_INTERNAL;
-}
-
 static bool is(const char *a, const char *b)
 {
 	return a != NULL && strcmp(a, b) == 0;
@@ -54,7 +49,7 @@ static enum gala_error lock_charge(const struct webhook_event *ev, const char *c
 	    "SELECT event_service_id FROM payments WHERE payment_type = 'customer_payment' "
 	    "AND stripe_payment_intent_id = $1", 1, p);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	if (PQntuples(res) != 1) {
 		log_info("gala.webhooks", "%s %s: no Gala payment for %s %s; ignored", ev->type, ev->id,
 		    column, value);
@@ -88,7 +83,7 @@ static enum gala_error set_charge_status(arena_t *a, const char *payment_id, con
 	enum db_status st = db_exec(a, &res, "UPDATE payments SET status = $2, "
 	    "stripe_charge_id = coalesce($3, stripe_charge_id), updated_at = now() WHERE id = $1",
 	    3, p);
-	return st == DB_OK ? GE_OK : db_err(st);
+	return st == DB_OK ? GE_OK : db_error(st);
 }
 
 /* payment_intent.succeeded: the charge succeeded, the booking is paid.
@@ -187,7 +182,7 @@ static enum gala_error on_charge_refunded(const struct webhook_event *ev)
 		    "stripe_charge_id = coalesce(stripe_charge_id, $3), updated_at = now() "
 		    "WHERE id = $1", 3, p);
 		if (st != DB_OK)
-			return db_err(st);
+			return db_error(st);
 		cJSON *m = event_meta(ev);
 		cJSON_AddStringToObject(m, "event_service_id", b.id);
 		cJSON_AddStringToObject(m, "payment_id", ch.id);
@@ -205,7 +200,7 @@ static enum gala_error on_charge_refunded(const struct webhook_event *ev)
 		st = audit_write(ev->cx, ev->arena, NULL, b.event_owner_id, "payment.refund",
 		    "success", m);
 		if (st != DB_OK)
-			return db_err(st);
+			return db_error(st);
 	}
 	if (b.status == BOOKING_PAID || b.status == BOOKING_COMPLETED ||
 	    b.status == BOOKING_RELEASED) {
@@ -237,7 +232,7 @@ static enum gala_error on_account_updated(const struct webhook_event *ev)
 	    "stripe_account_event_at = to_timestamp($3::bigint), updated_at = now() "
 	    "WHERE stripe_account_id = $1 AND (stripe_account_event_at IS NULL "
 	    "OR stripe_account_event_at <= to_timestamp($3::bigint))", 3, p);
-	return st == DB_OK ? GE_OK : db_err(st);
+	return st == DB_OK ? GE_OK : db_error(st);
 }
 
 /* customer.subscription.*: the event's object is the whole subscription,
@@ -291,7 +286,7 @@ enum gala_error webhooks_process(struct svc_ctx *cx, const cJSON *event,
 	};
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
-		return db_err(st);
+		return db_error(st);
 	char created[24];
 	snprintf(created, sizeof created, "%lld", ev.created);
 	const char *p[] = { ev.id, ev.type, created };
@@ -303,7 +298,7 @@ enum gala_error webhooks_process(struct svc_ctx *cx, const cJSON *event,
 	    "ON CONFLICT (id) DO NOTHING RETURNING id", 3, p);
 	if (st != DB_OK) {
 		db_rollback();
-		return db_err(st);
+		return db_error(st);
 	}
 	if (PQntuples(res) == 0) {
 		db_rollback();
@@ -320,7 +315,7 @@ enum gala_error webhooks_process(struct svc_ctx *cx, const cJSON *event,
 		return e == GE_DB_UNAVAILABLE ? e : GE_INTERNAL;
 	}
 	st = db_commit(a);
-	return st == DB_OK ? GE_OK : db_err(st);
+	return st == DB_OK ? GE_OK : db_error(st);
 }
 
 enum db_status webhooks_purge_events(arena_t *a, long long *count)

@@ -20,7 +20,7 @@
 
 #include "core/arena.h"
 #include "core/crypto.h"
-#include "core/ratelimit.h"
+#include "http/ratelimit_stage.h"
 #include "db/db.h"
 #include "testlib.h"
 

@@ -6,20 +6,16 @@
  * request, so refused requests do not count and concurrent workers of any
  * number of hosts cannot lose an update.
  *
- * The route table's rate rule picks the policies:
- *   RATE_AUTH        "auth"        per client IP
- *   RATE_AUTH_EMAIL  "auth-email"  per target email (the body's "email",
- *                                  lower-cased), plus "auth" per client IP
- *   RATE_WRITE       "write"       per user, per client IP when anonymous
- * IPv6 clients are counted per /64, the block one subscriber gets. */
+ * The mechanism knows keys and quotas, not routes: which keys a request is
+ * counted under is the pipeline's business (http/ratelimit_stage.h). */
 #ifndef GALA_RATELIMIT_H
 #define GALA_RATELIMIT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/arena.h"
 #include "db/db.h"
-#include "http/request.h"
 
 /* In the order that breaks ties for the RateLimit field. */
 enum ratelimit_policy {
@@ -33,6 +29,13 @@ struct ratelimit_quota {
 	int window_seconds;    /* W */
 };
 
+/* A key of rate_limits with the quota it is checked against. */
+struct ratelimit_check {
+	const char *key;
+	enum ratelimit_policy policy;
+	struct ratelimit_quota quota;
+};
+
 /* One policy's answer for this request. */
 struct ratelimit_result {
 	enum ratelimit_policy policy;
@@ -41,35 +44,36 @@ struct ratelimit_result {
 	long long ahead_us;    /* tat - now after the check, >= 0 */
 };
 
-/* The pipeline stage: queues the checks of the route's policies as
- * deferred statements (db_defer) that raise on a refusal, so that what
- * travels with them does not run: the idempotency claim, and for the write
- * rule the handler's first statement too (a write handler therefore does
- * nothing outside the database before its first statement). A no-op for
- * RATE_NONE routes and when RATE_LIMIT_ENABLED is false. */
-void ratelimit_stage(struct request *req);
+/* One check, queued as a deferred statement (db_defer) that raises on a
+ * refusal, so that what travels with it does not run; and when a second
+ * check refuses, the first one's count rolls back with it. */
+struct ratelimit_pending {
+	struct ratelimit_check check;
+	struct db_deferred stmt;
+	const char *params[3];
+	char t[24], burst[24];
+};
 
-/* Before the handler: the checks of the auth rule (anonymous callers,
- * handlers that hash passwords) are settled now. 0 to go on, -1 when it
- * answered (429, or 503 when Postgres cannot count). */
-int ratelimit_gate(struct request *req);
+void ratelimit_queue(struct ratelimit_pending *p, const struct ratelimit_check *c);
 
-/* Completes the checks (sending them now if nothing carried them) and
- * has the last word: answers 429 (with Retry-After) or 503 in place of
- * whatever the route answered, and sets RateLimit-Policy and RateLimit.
- * 0, or -1 when it answered. */
-int ratelimit_settle(struct request *req);
+/* The outcome of a sent check into *out: DB_OK (allowed or refused), or
+ * the status that kept it from counting. */
+enum db_status ratelimit_result_of(const struct ratelimit_pending *p,
+    struct ratelimit_result *out);
 
-/* For a limited route whose request was refused before the limiter ran
- * (415, malformed JSON, 401, 403 CSRF or role): sets RateLimit-Policy and
- * RateLimit from the buckets as they stand, without counting the request.
- * Does nothing for 5xx answers or when Postgres cannot answer. */
-void ratelimit_annotate(struct request *req);
+/* A count that a failed statement sent with it rolled back (stmt.undone)
+ * is made again: a request that failed still counts. Logged on failure. */
+void ratelimit_count_again(arena_t *a, const struct ratelimit_pending *p);
 
-/* One GCRA check of key against q: one statement, atomic however many
- * processes check the same key at once. Fills out for DB_OK. */
+/* One GCRA check of key against q, sent at once: one statement, atomic
+ * however many processes check the same key at once. Fills out for DB_OK. */
 enum db_status ratelimit_check(arena_t *a, const char *key, enum ratelimit_policy policy,
     const struct ratelimit_quota *q, struct ratelimit_result *out);
+
+/* The bucket of c as it stands, without counting (0 ahead for a key with
+ * no row). */
+enum db_status ratelimit_peek(arena_t *a, const struct ratelimit_check *c,
+    struct ratelimit_result *out);
 
 /* --- Pure parts, exposed for the unit tests. --- */
 
@@ -91,12 +95,6 @@ long long ratelimit_retry_after(const struct ratelimit_result *r);
 /* The result the RateLimit field names: least remaining, ties broken by
  * the policy order. n >= 1. */
 const struct ratelimit_result *ratelimit_tightest(const struct ratelimit_result *r, size_t n);
-
-/* The header values, e.g. "\"auth\";q=10;w=60, \"auth-email\";q=10;w=60"
- * and "\"auth\";r=7;t=42", into out (truncated to outlen). */
-void ratelimit_format_policy(const struct ratelimit_result *r, size_t n, char *out,
-    size_t outlen);
-void ratelimit_format_state(const struct ratelimit_result *r, char *out, size_t outlen);
 
 /* The address a client is counted under: IPv4 as is, IPv6 as its /64
  * ("2001:db8:1:2::/64"); anything else as is. */

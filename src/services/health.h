@@ -1,0 +1,13 @@
+/* Health: whether this worker can do useful work, as the load balancer
+ * and an operator see it. */
+#ifndef GALA_HEALTH_H
+#define GALA_HEALTH_H
+
+#include "core/errors.h"
+#include "services/context.h"
+
+/* One round trip to the database. GE_OK with *schema_version set (the
+ * newest migration applied; NULL before any), or GE_DB_UNAVAILABLE. */
+enum gala_error health_check(struct svc_ctx *cx, const char **schema_version);
+
+#endif

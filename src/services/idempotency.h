@@ -1,0 +1,80 @@
+/* Idempotency keys (API.md, Conventions: Idempotency-Key; the IETF httpapi
+ * Idempotency-Key draft as Stripe behaves): the claim on (scope, key) in
+ * idempotency_keys and the response stored under it. Which requests take
+ * a key, and how each outcome is answered, is the pipeline's business
+ * (http/idempotency_stage.h).
+ *
+ *   claim    one INSERT ... ON CONFLICT claims the key, committed before
+ *            the request's own work, so that a duplicate on any worker or
+ *            host sees it. The fingerprint is method, path and SHA-256 of
+ *            the body. A key still in flight whose owner is older than the
+ *            stale age (the worker was killed) is taken over.
+ *   store    the response, once the request's work is done;
+ *   release  the claim, for an answer that must not pin the key.
+ *
+ * Keys live 72 hours (gala maintenance purges older ones). If the worker
+ * dies between the request's commit and the store, the key is re-executed
+ * by a retry after the stale period: the same window every at-least-once
+ * system has, kept to one statement. */
+#ifndef GALA_IDEMPOTENCY_H
+#define GALA_IDEMPOTENCY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/arena.h"
+#include "db/db.h"
+
+/* How long keys are kept; gala maintenance deletes older ones. */
+#define IDEMPOTENCY_KEEP_HOURS 72
+/* Added to REQUEST_TIMEOUT_SECONDS before an in-flight claim is stale: the
+ * master kills a worker a little after the timeout. */
+#define IDEMPOTENCY_STALE_MARGIN_SECONDS 10
+
+struct idempotency_claim {
+	const char *scope;      /* "user:<id>", or "ip:<address>" when anonymous */
+	const char *key;
+	char lock_token[33];    /* set by idempotency_claim */
+};
+
+/* What a key's first request is recognised by. */
+struct idempotency_request {
+	const char *method;
+	const char *path;
+	const char *body;
+	size_t body_len;
+};
+
+struct idempotency_response {
+	int status;
+	const char *content_type;
+	const char *body;
+	size_t body_len;
+	const char *headers_json;   /* the headers a replay repeats, as an object */
+};
+
+enum idempotency_outcome {
+	IDEMPOTENCY_CLAIMED,         /* ours: run the request, then store or release */
+	IDEMPOTENCY_OTHER_REQUEST,   /* the key was used with another fingerprint */
+	IDEMPOTENCY_IN_FLIGHT,       /* another request holds it */
+	IDEMPOTENCY_FINISHED,        /* *stored holds the response to replay */
+};
+
+/* Claims c->scope/c->key for r. DB_OK with *outcome set (and *stored for
+ * IDEMPOTENCY_FINISHED, arena-owned); else the status that kept it from
+ * being claimed (DB_REFUSED: a deferred statement sent with it failed). */
+enum db_status idempotency_claim(arena_t *a, struct idempotency_claim *c,
+    const struct idempotency_request *r, int stale_seconds, enum idempotency_outcome *outcome,
+    struct idempotency_response *stored);
+
+/* Stores the response under a claim we hold, waiting for its WAL flush. */
+enum db_status idempotency_store(arena_t *a, const struct idempotency_claim *c,
+    const struct idempotency_response *r);
+
+/* Lets go of a claim we hold. */
+enum db_status idempotency_release(arena_t *a, const struct idempotency_claim *c);
+
+/* 1..255 printable ASCII characters (space included). */
+bool idempotency_key_valid(const char *key);
+
+#endif
