@@ -538,3 +538,39 @@ const char *db_time(const PGresult *res, int row, int col, char out[DB_TIME_LEN]
 	const char *v = db_value(res, row, col);
 	return v != NULL ? calendar_rfc3339(strtoll(v, NULL, 10), out) : NULL;
 }
+
+enum db_status db_page(arena_t *a, PGresult **rows, long long *total, const char *page_sql,
+    const char *total_sql, int nfilter, const char *const *filter, int limit, int offset)
+{
+	enum { MAX_FILTER = 8, MAX_READS = 3 };
+	if (nfilter > MAX_FILTER)
+		return DB_ERROR;
+	const char *params[MAX_FILTER + 2];
+	char lim[16], off[16];
+	snprintf(lim, sizeof lim, "%d", limit);
+	snprintf(off, sizeof off, "%d", offset);
+	for (int i = 0; i < nfilter; i++)
+		params[i] = filter[i];
+	params[nfilter] = lim;
+	params[nfilter + 1] = off;
+	enum db_status st = DB_OK;
+	for (int read = 0; read < MAX_READS; read++) {
+		st = db_exec(a, rows, page_sql, nfilter + 2, params);
+		if (st != DB_OK)
+			return st;
+		if (PQntuples(*rows) > 0) {
+			*total = db_int(*rows, 0, PQnfields(*rows) - 1);
+			return DB_OK;
+		}
+		PGresult *count;
+		st = db_exec(a, &count, total_sql, nfilter, params);
+		if (st != DB_OK)
+			return st;
+		*total = db_int(count, 0, 0);
+		if (*total <= offset)
+			return DB_OK;
+	}
+	/* Rows keep coming and going at the page's edge: the last count
+	 * stands beside an empty page. */
+	return st;
+}

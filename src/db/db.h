@@ -103,4 +103,22 @@ long long db_int(const PGresult *res, int row, int col);
 #define DB_TIME_LEN CALENDAR_RFC3339_LEN
 const char *db_time(const PGresult *res, int row, int col, char out[DB_TIME_LEN]);
 
+/* A page of a list with the total it belongs to, from one statement (one
+ * snapshot): each row carries the total after its own columns. from is the
+ * FROM clause and its WHERE, whose parameters come first; limit and offset
+ * name the two parameters after them ("$2", "$3"). All of it is SQL text
+ * written in the code, never input. */
+#define SQL_PAGE(columns, from, order, limit, offset) \
+	"SELECT " columns ", (SELECT count(*) FROM " from ") FROM " from " ORDER BY " order \
+	" LIMIT " limit "::int OFFSET " offset "::int"
+#define SQL_PAGE_TOTAL(from) "SELECT count(*) FROM " from
+
+/* Runs page_sql (SQL_PAGE) with nfilter parameters, then limit and offset.
+ * A page past the end has no row to carry the total: total_sql
+ * (SQL_PAGE_TOTAL, the filter's parameters) counts, and should rows have
+ * come since, the page is read again. *rows hold the page's columns;
+ * *total is set for DB_OK. */
+enum db_status db_page(arena_t *a, PGresult **rows, long long *total, const char *page_sql,
+    const char *total_sql, int nfilter, const char *const *filter, int limit, int offset);
+
 #endif

@@ -140,13 +140,18 @@ unsigned booking_actor(const struct booking *b, const struct session *u)
 
 /* The booking's own columns, then its event's and provider's (see
  * booking_from_row). */
-#define BOOKING_SELECT \
-	"SELECT es.id, es.event_id, es.service_provider_id, es.description, es.amount_cents, " \
+#define BOOKING_COLUMNS \
+	"es.id, es.event_id, es.service_provider_id, es.description, es.amount_cents, " \
 	"es.currency, es.platform_fee_cents, es.status, " SQL_TS("es.created_at") ", " \
 	SQL_TS("es.updated_at") ", e.owner_id, e.status, sp.user_id, sp.stripe_account_id, " \
-	"sp.payouts_enabled " \
-	"FROM event_services es JOIN events e ON e.id = es.event_id " \
+	"sp.payouts_enabled"
+#define BOOKING_FROM \
+	"event_services es JOIN events e ON e.id = es.event_id " \
 	"JOIN service_providers sp ON sp.id = es.service_provider_id "
+#define BOOKING_SELECT "SELECT " BOOKING_COLUMNS " FROM " BOOKING_FROM
+/* An event's bookings; $2, when set, keeps one provider's user's only. */
+#define BOOKINGS_OF_EVENT BOOKING_FROM \
+	"WHERE es.event_id = $1 AND ($2::uuid IS NULL OR sp.user_id = $2::uuid)"
 
 static void booking_from_row(const PGresult *res, int row, struct booking *b)
 {
@@ -425,19 +430,13 @@ enum gala_error bookings_list(struct svc_ctx *cx, const char *event_id, int limi
 	/* A provider who is neither owner nor admin sees only its own. */
 	const char *only_user = (ev.access & (EVENT_ACCESS_OWNER | EVENT_ACCESS_ADMIN)) ?
 	    NULL : cx->caller->id;
-	char lim[16], off[16];
-	snprintf(lim, sizeof lim, "%d", limit);
-	snprintf(off, sizeof off, "%d", offset);
-	const char *p[] = { event_id, only_user, lim, off };
-	PGresult *count, *rows;
-	enum db_status st = db_exec(a, &count,
-	    "SELECT count(*) FROM event_services es "
-	    "JOIN service_providers sp ON sp.id = es.service_provider_id "
-	    "WHERE es.event_id = $1 AND ($2::uuid IS NULL OR sp.user_id = $2::uuid)", 2, p);
-	if (st == DB_OK)
-		st = db_exec(a, &rows, BOOKING_SELECT
-		    "WHERE es.event_id = $1 AND ($2::uuid IS NULL OR sp.user_id = $2::uuid) "
-		    "ORDER BY es.created_at DESC, es.id DESC LIMIT $3::int OFFSET $4::int", 4, p);
+	static const char page_sql[] = SQL_PAGE(BOOKING_COLUMNS, BOOKINGS_OF_EVENT,
+	    "es.created_at DESC, es.id DESC", "$3", "$4");
+	const char *filter[] = { event_id, only_user };
+	PGresult *rows;
+	long long total;
+	enum db_status st = db_page(a, &rows, &total, page_sql, SQL_PAGE_TOTAL(BOOKINGS_OF_EVENT),
+	    2, filter, limit, offset);
 	if (st != DB_OK)
 		return db_error(st);
 	cJSON *items = cJSON_CreateArray();
@@ -446,6 +445,6 @@ enum gala_error bookings_list(struct svc_ctx *cx, const char *event_id, int limi
 		booking_from_row(rows, i, &b);
 		cJSON_AddItemToArray(items, booking_json(&b));
 	}
-	*out = json_list(items, strtoll(db_value(count, 0, 0), NULL, 10), limit, offset);
+	*out = json_list(items, total, limit, offset);
 	return GE_OK;
 }

@@ -17,10 +17,12 @@
 	"e.id, e.owner_id, e.title, e.description, e.city, e.venue, " SQL_TS("e.starts_at") ", " \
 	SQL_TS("e.ends_at") ", e.budget_cents, e.currency, e.status, " SQL_TS("e.created_at") ", " \
 	SQL_TS("e.updated_at")
+/* Newest first; the id breaks ties within a microsecond. */
+#define EVENT_ORDER "e.created_at DESC, e.id DESC"
 
 
-/* The event whose EVENT_COLUMNS start at column col0 of row. */
-static cJSON *event_json_at(const PGresult *res, int row, int col0)
+/* The event of a row of EVENT_COLUMNS. */
+static cJSON *event_json(const PGresult *res, int row)
 {
 	static const char *const names[] = { "id", "owner_id", "title", "description", "city",
 		"venue", "starts_at", "ends_at", "budget_cents", "currency", "status", "created_at",
@@ -28,22 +30,17 @@ static cJSON *event_json_at(const PGresult *res, int row, int col0)
 	cJSON *o = cJSON_CreateObject();
 	char t[DB_TIME_LEN];
 	for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
-		const char *v = db_value(res, row, col0 + i);
+		const char *v = db_value(res, row, i);
 		if (v == NULL)
 			cJSON_AddNullToObject(o, names[i]);
 		else if (i == 8)
 			cJSON_AddRawToObject(o, names[i], v);   /* an int8 column: digits */
 		else if (i == 6 || i == 7 || i == 11 || i == 12)
-			cJSON_AddStringToObject(o, names[i], db_time(res, row, col0 + i, t));
+			cJSON_AddStringToObject(o, names[i], db_time(res, row, i, t));
 		else
 			cJSON_AddStringToObject(o, names[i], v);
 	}
 	return o;
-}
-
-static cJSON *event_json(const PGresult *res, int row)
-{
-	return event_json_at(res, row, 0);
 }
 
 enum gala_error events_create(struct svc_ctx *cx, const struct event_fields *f, cJSON **out)
@@ -73,43 +70,23 @@ enum gala_error events_list(struct svc_ctx *cx, const char *owner_id, int limit,
 			return GE_FORBIDDEN;
 		owner_id = cx->caller->id;
 	}
-	char lim[16], off[16];
-	snprintf(lim, sizeof lim, "%d", limit);
-	snprintf(off, sizeof off, "%d", offset);
-	/* Every row carries the total beside its event, both from one snapshot,
-	 * so that they agree. A page past the end has no row to carry it: then
-	 * the second statement answers, whose LEFT JOIN keeps one row with the
-	 * total (the first form costs Postgres less when there are rows). */
 	static const char *const page_sql[2][2] = {
-		{ "SELECT (SELECT count(*) FROM events), " EVENT_COLUMNS " FROM events e "
-		  "ORDER BY e.created_at DESC, e.id DESC LIMIT $1::int OFFSET $2::int",
-		  "SELECT t.total, " EVENT_COLUMNS " FROM (SELECT count(*) AS total FROM events) t "
-		  "LEFT JOIN LATERAL (SELECT * FROM events "
-		  "ORDER BY created_at DESC, id DESC LIMIT $1::int OFFSET $2::int) e ON true "
-		  "ORDER BY e.created_at DESC, e.id DESC" },
-		{ "SELECT (SELECT count(*) FROM events WHERE owner_id = $1), " EVENT_COLUMNS
-		  " FROM events e WHERE e.owner_id = $1 "
-		  "ORDER BY e.created_at DESC, e.id DESC LIMIT $2::int OFFSET $3::int",
-		  "SELECT t.total, " EVENT_COLUMNS " FROM "
-		  "(SELECT count(*) AS total FROM events WHERE owner_id = $1) t "
-		  "LEFT JOIN LATERAL (SELECT * FROM events WHERE owner_id = $1 "
-		  "ORDER BY created_at DESC, id DESC LIMIT $2::int OFFSET $3::int) e ON true "
-		  "ORDER BY e.created_at DESC, e.id DESC" },
+		{ SQL_PAGE(EVENT_COLUMNS, "events e", EVENT_ORDER, "$1", "$2"),
+		  SQL_PAGE_TOTAL("events e") },
+		{ SQL_PAGE(EVENT_COLUMNS, "events e WHERE e.owner_id = $1", EVENT_ORDER, "$2", "$3"),
+		  SQL_PAGE_TOTAL("events e WHERE e.owner_id = $1") },
 	};
-	int scope = owner_id != NULL;
-	const char *p[] = { owner_id, lim, off };
-	const char *const *params = scope ? p : p + 1;
+	int scoped = owner_id != NULL;
 	PGresult *rows;
-	enum db_status st = db_exec(a, &rows, page_sql[scope][0], 2 + scope, params);
-	if (st == DB_OK && PQntuples(rows) == 0)
-		st = db_exec(a, &rows, page_sql[scope][1], 2 + scope, params);
+	long long total;
+	enum db_status st = db_page(a, &rows, &total, page_sql[scoped][0], page_sql[scoped][1],
+	    scoped, &owner_id, limit, offset);
 	if (st != DB_OK)
 		return db_error(st);
 	cJSON *items = cJSON_CreateArray();
 	for (int i = 0; i < PQntuples(rows); i++)
-		if (db_value(rows, i, 1) != NULL)
-			cJSON_AddItemToArray(items, event_json_at(rows, i, 1));
-	*out = json_list(items, db_int(rows, 0, 0), limit, offset);
+		cJSON_AddItemToArray(items, event_json(rows, i));
+	*out = json_list(items, total, limit, offset);
 	return GE_OK;
 }
 

@@ -30,35 +30,28 @@ cJSON *payment_json(const PGresult *res, int row)
 	return o;
 }
 
+#define PAYMENTS_ORDER "p.created_at DESC, p.id DESC"
+#define PAYMENTS_OF_USER "payments p WHERE p.payer_id = $1 OR p.payee_id = $1"
+
 enum gala_error payments_list(struct svc_ctx *cx, int limit, int offset, cJSON **out)
 {
-	arena_t *a = cx->arena;
-	char lim[16], off[16];
-	snprintf(lim, sizeof lim, "%d", limit);
-	snprintf(off, sizeof off, "%d", offset);
-	PGresult *count, *rows;
-	enum db_status st;
-	if (session_is_admin(cx->caller)) {
-		const char *p[] = { lim, off };
-		st = db_exec(a, &count, "SELECT count(*) FROM payments", 0, NULL);
-		if (st == DB_OK)
-			st = db_exec(a, &rows, "SELECT " PAYMENT_COLUMNS " FROM payments p "
-			    "ORDER BY p.created_at DESC, p.id DESC LIMIT $1::int OFFSET $2::int", 2, p);
-	} else {
-		const char *p[] = { cx->caller->id, lim, off };
-		st = db_exec(a, &count, "SELECT count(*) FROM payments p "
-		    "WHERE p.payer_id = $1 OR p.payee_id = $1", 1, p);
-		if (st == DB_OK)
-			st = db_exec(a, &rows, "SELECT " PAYMENT_COLUMNS " FROM payments p "
-			    "WHERE p.payer_id = $1 OR p.payee_id = $1 "
-			    "ORDER BY p.created_at DESC, p.id DESC LIMIT $2::int OFFSET $3::int", 3, p);
-	}
+	static const char *const page_sql[2][2] = {
+		{ SQL_PAGE(PAYMENT_COLUMNS, "payments p", PAYMENTS_ORDER, "$1", "$2"),
+		  SQL_PAGE_TOTAL("payments p") },
+		{ SQL_PAGE(PAYMENT_COLUMNS, PAYMENTS_OF_USER, PAYMENTS_ORDER, "$2", "$3"),
+		  SQL_PAGE_TOTAL(PAYMENTS_OF_USER) },
+	};
+	int scoped = !session_is_admin(cx->caller);
+	PGresult *rows;
+	long long total;
+	enum db_status st = db_page(cx->arena, &rows, &total, page_sql[scoped][0],
+	    page_sql[scoped][1], scoped, &cx->caller->id, limit, offset);
 	if (st != DB_OK)
 		return db_error(st);
 	cJSON *items = cJSON_CreateArray();
 	for (int i = 0; i < PQntuples(rows); i++)
 		cJSON_AddItemToArray(items, payment_json(rows, i));
-	*out = json_list(items, strtoll(db_value(count, 0, 0), NULL, 10), limit, offset);
+	*out = json_list(items, total, limit, offset);
 	return GE_OK;
 }
 

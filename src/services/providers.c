@@ -46,30 +46,26 @@ enum gala_error providers_create(struct svc_ctx *cx, const struct provider_field
 	return GE_OK;
 }
 
+/* Each filter is either absent (NULL) or an index condition. */
+#define PROVIDERS_FILTERED "service_providers sp WHERE ($1::text IS NULL OR sp.category = $1) " \
+	"AND ($2::text IS NULL OR lower(sp.city) = lower($2))"
+
 enum gala_error providers_list(struct svc_ctx *cx, const char *category, const char *city,
     int limit, int offset, cJSON **out)
 {
-	arena_t *a = cx->arena;
-	char lim[16], off[16];
-	snprintf(lim, sizeof lim, "%d", limit);
-	snprintf(off, sizeof off, "%d", offset);
-	const char *p[] = { category, city, lim, off };
-	PGresult *count, *rows;
-	/* Each filter is either absent (NULL) or an index condition. */
-	enum db_status st = db_exec(a, &count, "SELECT count(*) FROM service_providers sp "
-	    "WHERE ($1::text IS NULL OR sp.category = $1) "
-	    "AND ($2::text IS NULL OR lower(sp.city) = lower($2))", 2, p);
-	if (st == DB_OK)
-		st = db_exec(a, &rows, "SELECT " PROVIDER_COLUMNS " FROM service_providers sp "
-		    "WHERE ($1::text IS NULL OR sp.category = $1) "
-		    "AND ($2::text IS NULL OR lower(sp.city) = lower($2)) "
-		    "ORDER BY sp.created_at DESC, sp.id DESC LIMIT $3::int OFFSET $4::int", 4, p);
+	static const char page_sql[] = SQL_PAGE(PROVIDER_COLUMNS, PROVIDERS_FILTERED,
+	    "sp.created_at DESC, sp.id DESC", "$3", "$4");
+	const char *filter[] = { category, city };
+	PGresult *rows;
+	long long total;
+	enum db_status st = db_page(cx->arena, &rows, &total, page_sql,
+	    SQL_PAGE_TOTAL(PROVIDERS_FILTERED), 2, filter, limit, offset);
 	if (st != DB_OK)
 		return db_error(st);
 	cJSON *items = cJSON_CreateArray();
 	for (int i = 0; i < PQntuples(rows); i++)
 		cJSON_AddItemToArray(items, provider_json(rows, i));
-	*out = json_list(items, strtoll(db_value(count, 0, 0), NULL, 10), limit, offset);
+	*out = json_list(items, total, limit, offset);
 	return GE_OK;
 }
 

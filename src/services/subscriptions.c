@@ -260,21 +260,18 @@ enum gala_error subscriptions_start(struct svc_ctx *cx, const char *price_id, cJ
 
 enum gala_error subscriptions_list(struct svc_ctx *cx, int limit, int offset, cJSON **out)
 {
-	char l[16], o[16];
-	snprintf(l, sizeof l, "%d", limit);
-	snprintf(o, sizeof o, "%d", offset);
-	const char *p[] = { cx->caller->id, l, o };
-	PGresult *res, *cnt;
-	enum db_status st = db_exec(cx->arena, &res, "SELECT " SUB_COLUMNS " FROM subscriptions "
-	    "WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT $2::int OFFSET $3::int", 3, p);
-	if (st == DB_OK)
-		st = db_exec(cx->arena, &cnt, "SELECT count(*) FROM subscriptions WHERE user_id = $1", 1, p);
+	static const char page_sql[] = SQL_PAGE(SUB_COLUMNS, "subscriptions WHERE user_id = $1",
+	    "created_at DESC, id", "$2", "$3");
+	PGresult *rows;
+	long long total;
+	enum db_status st = db_page(cx->arena, &rows, &total, page_sql,
+	    SQL_PAGE_TOTAL("subscriptions WHERE user_id = $1"), 1, &cx->caller->id, limit, offset);
 	if (st != DB_OK)
 		return db_error(st);
 	cJSON *items = cJSON_CreateArray();
-	for (int i = 0; i < PQntuples(res); i++)
-		cJSON_AddItemToArray(items, sub_json(res, i));
-	*out = json_list(items, strtoll(db_value(cnt, 0, 0), NULL, 10), limit, offset);
+	for (int i = 0; i < PQntuples(rows); i++)
+		cJSON_AddItemToArray(items, sub_json(rows, i));
+	*out = json_list(items, total, limit, offset);
 	return GE_OK;
 }
 

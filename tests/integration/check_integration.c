@@ -313,6 +313,43 @@ START_TEST(prepared_statement_survives_a_table_change)
 }
 END_TEST
 
+/* A list's page and its total come from one statement; a page past the
+ * end still knows the total, and both keep to the filter. */
+START_TEST(page_carries_its_total)
+{
+	char *url = fresh_database("itest_page");
+	PGconn *c = PQconnectdb(url);
+	PQclear(PQexec(c, "CREATE TABLE t (k int, v int); "
+	    "INSERT INTO t SELECT g % 2, g FROM generate_series(1, 7) g"));
+	arena_t *a = arena_new(4096);
+	db_configure(url, 5, 5000, true);
+	static const char page_sql[] = SQL_PAGE("t.v", "t WHERE t.k = $1::int", "t.v DESC",
+	    "$2", "$3");
+	static const char total_sql[] = SQL_PAGE_TOTAL("t WHERE t.k = $1::int");
+	const char *odd[] = { "1" };
+	PGresult *r;
+	long long total = -1;
+	ck_assert_int_eq(db_page(a, &r, &total, page_sql, total_sql, 1, odd, 2, 1), DB_OK);
+	ck_assert_int_eq(total, 4);   /* 1, 3, 5, 7 */
+	ck_assert_int_eq(PQntuples(r), 2);
+	ck_assert_str_eq(db_value(r, 0, 0), "5");
+	ck_assert_str_eq(db_value(r, 1, 0), "3");
+	total = -1;
+	ck_assert_int_eq(db_page(a, &r, &total, page_sql, total_sql, 1, odd, 2, 10), DB_OK);
+	ck_assert_int_eq(total, 4);
+	ck_assert_int_eq(PQntuples(r), 0);
+	const char *none[] = { "5" };
+	ck_assert_int_eq(db_page(a, &r, &total, page_sql, total_sql, 1, none, 2, 0), DB_OK);
+	ck_assert_int_eq(total, 0);
+	ck_assert_int_eq(PQntuples(r), 0);
+	PQfinish(c);
+	db_request_done();
+	db_disconnect();
+	arena_free(a);
+	free(url);
+}
+END_TEST
+
 /* A deferred statement goes out with the next one; when it fails, the
  * statement sent with it does not run and nothing after it runs either,
  * until the request ends. */
@@ -404,6 +441,7 @@ int main(void)
 	tcase_add_test(tc, statements_are_prepared_once_per_connection);
 	tcase_add_test(tc, prepared_statement_survives_a_table_change);
 	tcase_add_test(tc, deferred_statement_guards_what_travels_with_it);
+	tcase_add_test(tc, page_carries_its_total);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
