@@ -20,17 +20,23 @@
 
 /* id, email, full_name, role, email_verified, created_at */
 #define USER_COLUMNS "id, email, full_name, role, email_verified, " SQL_TS("created_at")
+/* USER_COLUMNS, then what register and login read besides. */
+enum {
+	US_ID, US_EMAIL, US_FULL_NAME, US_ROLE, US_EMAIL_VERIFIED, US_CREATED_AT,
+	US_TOKEN_VERSION, US_PASSWORD_HASH
+};
 
-cJSON *accounts_user_json(const PGresult *res, int row, int col)
+/* The user object of API.md from a row of USER_COLUMNS. */
+static cJSON *user_json(const PGresult *res, int row)
 {
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "id", db_value(res, row, col));
-	cJSON_AddStringToObject(o, "email", db_value(res, row, col + 1));
-	cJSON_AddStringToObject(o, "full_name", db_value(res, row, col + 2));
-	cJSON_AddStringToObject(o, "role", db_value(res, row, col + 3));
-	cJSON_AddBoolToObject(o, "email_verified", db_bool(res, row, col + 4));
+	cJSON_AddStringToObject(o, "id", db_value(res, row, US_ID));
+	cJSON_AddStringToObject(o, "email", db_value(res, row, US_EMAIL));
+	cJSON_AddStringToObject(o, "full_name", db_value(res, row, US_FULL_NAME));
+	cJSON_AddStringToObject(o, "role", db_value(res, row, US_ROLE));
+	cJSON_AddBoolToObject(o, "email_verified", db_bool(res, row, US_EMAIL_VERIFIED));
 	char t[DB_TIME_LEN];
-	cJSON_AddStringToObject(o, "created_at", db_time(res, row, col + 5, t));
+	cJSON_AddStringToObject(o, "created_at", db_time(res, row, US_CREATED_AT, t));
 	return o;
 }
 
@@ -154,7 +160,7 @@ enum gala_error accounts_register(struct svc_ctx *cx, const char *email, const c
 		return db_fail(db_error(st));
 	if (issue_session(user_id, role, 0, out) != 0)
 		return GE_INTERNAL;
-	out->user = accounts_user_json(res, 0, 0);
+	out->user = user_json(res, 0);
 	send_verification(cx, user_id, email, full_name, code);
 	sodium_memzero(code, sizeof code);
 	return GE_OK;
@@ -171,12 +177,12 @@ enum gala_error accounts_login(struct svc_ctx *cx, const char *email, const char
 	if (st != DB_OK)
 		return db_error(st);
 	bool found = PQntuples(res) == 1;
-	const char *hash = found ? db_value(res, 0, 7) : NULL;
+	const char *hash = found ? db_value(res, 0, US_PASSWORD_HASH) : NULL;
 	if (!password_verify(password, hash)) {
-		return audit_failure(cx, found ? db_value(res, 0, 0) : NULL, "auth.login",
+		return audit_failure(cx, found ? db_value(res, 0, US_ID) : NULL, "auth.login",
 		    found ? "wrong_password" : "unknown_email", GE_INVALID_CREDENTIALS);
 	}
-	const char *user_id = db_value(res, 0, 0);
+	const char *user_id = db_value(res, 0, US_ID);
 	if ((st = db_begin(a)) != DB_OK)
 		return db_error(st);
 	if (password_needs_rehash(hash)) {
@@ -192,9 +198,10 @@ enum gala_error accounts_login(struct svc_ctx *cx, const char *email, const char
 	if ((st = audit_write(cx, a, user_id, user_id, "auth.login", "success", NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return db_fail(db_error(st));
-	if (issue_session(user_id, db_value(res, 0, 3), strtoll(db_value(res, 0, 6), NULL, 10), out) != 0)
+	if (issue_session(user_id, db_value(res, 0, US_ROLE), db_int(res, 0, US_TOKEN_VERSION),
+	    out) != 0)
 		return GE_INTERNAL;
-	out->user = accounts_user_json(res, 0, 0);
+	out->user = user_json(res, 0);
 	cx->log_user_id = user_id;
 	return GE_OK;
 }
@@ -209,6 +216,7 @@ enum gala_error accounts_verify_email(struct svc_ctx *cx, const char *email, con
 		return db_error(st);
 	/* The row lock serialises tries on one account: five wrong codes are
 	 * five, however many arrive at once. */
+	enum { VE_ID, VE_VERIFIED, VE_CODE_HASH, VE_ATTEMPTS, VE_USED, VE_EXPIRED, VE_HAS_CODE };
 	st = db_exec(a, &res,
 	    "SELECT u.id, u.email_verified, o.code_hash, o.attempts, o.used_at IS NOT NULL, "
 	    "o.expires_at <= now(), o.user_id IS NOT NULL "
@@ -218,20 +226,20 @@ enum gala_error accounts_verify_email(struct svc_ctx *cx, const char *email, con
 		return db_fail(db_error(st));
 	if (PQntuples(res) != 1)
 		return audit_failure(cx, NULL, "auth.verify_email", "unknown_email", GE_INVALID_OTP);
-	const char *user_id = arena_strdup(a, db_value(res, 0, 0));
-	if (db_bool(res, 0, 1)) {
+	const char *user_id = arena_strdup(a, db_value(res, 0, VE_ID));
+	if (db_bool(res, 0, VE_VERIFIED)) {
 		db_rollback();
 		return GE_OK;
 	}
-	if (!db_bool(res, 0, 6) || db_bool(res, 0, 4))
+	if (!db_bool(res, 0, VE_HAS_CODE) || db_bool(res, 0, VE_USED))
 		return audit_failure(cx, user_id, "auth.verify_email", "no_code", GE_INVALID_OTP);
-	if (atoi(db_value(res, 0, 3)) >= OTP_MAX_ATTEMPTS)
+	if (db_int(res, 0, VE_ATTEMPTS) >= OTP_MAX_ATTEMPTS)
 		return audit_failure(cx, user_id, "auth.verify_email", "locked", GE_OTP_LOCKED);
-	if (db_bool(res, 0, 5))
+	if (db_bool(res, 0, VE_EXPIRED))
 		return audit_failure(cx, user_id, "auth.verify_email", "expired", GE_OTP_EXPIRED);
 	char hash[65];
 	otp_hash(user_id, otp, hash);
-	if (!crypto_str_equal(hash, db_value(res, 0, 2))) {
+	if (!crypto_str_equal(hash, db_value(res, 0, VE_CODE_HASH))) {
 		const char *q[] = { user_id };
 		PGresult *r2;
 		if ((st = db_exec(a, &r2, "UPDATE email_otps SET attempts = attempts + 1 "
@@ -269,6 +277,7 @@ enum gala_error accounts_resend_verification(struct svc_ctx *cx, const char *ema
 	char secs[16];
 	snprintf(secs, sizeof secs, "%d", OTP_RESEND_SECONDS);
 	const char *pp[] = { email, secs };
+	enum { RS_ID, RS_EMAIL, RS_FULL_NAME, RS_VERIFIED, RS_TOO_SOON };
 	st = db_exec(a, &res,
 	    "SELECT u.id, u.email, u.full_name, u.email_verified, "
 	    "coalesce(o.last_sent_at > now() - make_interval(secs => $2::int), false) "
@@ -278,12 +287,12 @@ enum gala_error accounts_resend_verification(struct svc_ctx *cx, const char *ema
 		return db_fail(db_error(st));
 	if (PQntuples(res) != 1)
 		return audit_failure(cx, NULL, "auth.resend_verification", "unknown_email", GE_OK);
-	const char *user_id = arena_strdup(a, db_value(res, 0, 0));
-	if (db_bool(res, 0, 3)) {
+	const char *user_id = arena_strdup(a, db_value(res, 0, RS_ID));
+	if (db_bool(res, 0, RS_VERIFIED)) {
 		*already_verified = true;
 		return audit_failure(cx, user_id, "auth.resend_verification", "already_verified", GE_OK);
 	}
-	if (db_bool(res, 0, 4))
+	if (db_bool(res, 0, RS_TOO_SOON))
 		return audit_failure(cx, user_id, "auth.resend_verification", "too_soon", GE_OK);
 	char code[7];
 	new_otp(code);
@@ -291,7 +300,8 @@ enum gala_error accounts_resend_verification(struct svc_ctx *cx, const char *ema
 	    (st = audit_write(cx, a, NULL, user_id, "auth.resend_verification", "success", NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return db_fail(db_error(st));
-	send_verification(cx, user_id, db_value(res, 0, 1), db_value(res, 0, 2), code);
+	send_verification(cx, user_id, db_value(res, 0, RS_EMAIL), db_value(res, 0, RS_FULL_NAME),
+	    code);
 	sodium_memzero(code, sizeof code);
 	return GE_OK;
 }
@@ -304,6 +314,7 @@ enum gala_error accounts_forgot_password(struct svc_ctx *cx, const char *email)
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
 		return db_error(st);
+	enum { FP_ID, FP_EMAIL };
 	st = db_exec(a, &res, "SELECT id, email FROM users WHERE lower(email) = lower($1) "
 	    "FOR UPDATE", 1, p);
 	if (st != DB_OK)
@@ -331,7 +342,7 @@ enum gala_error accounts_forgot_password(struct svc_ctx *cx, const char *email)
 	    "or paste this token into the app:\n\n%s\n\n"
 	    "The link works once, for 30 minutes. If you did not ask for it, ignore this mail: "
 	    "your password stays as it is.\n", gala_config->frontend_url, token, token);
-	send_or_audit(cx, user_id, db_value(res, 0, 1), "password_reset",
+	send_or_audit(cx, user_id, db_value(res, 0, FP_EMAIL), "password_reset",
 	    "Reset your Gala password", text);
 	sodium_memzero(token, sizeof token);
 	return GE_OK;
@@ -466,6 +477,7 @@ int accounts_set_role(arena_t *a, const char *email, const char *role,
 {
 	const char *p[] = { email, role };
 	PGresult *res;
+	enum { SR_ID, SR_OLD_ROLE };
 	enum db_status st = db_begin(a);
 	if (st == DB_OK)
 		st = db_exec(a, &res, "UPDATE users u SET role = $2, updated_at = now() "
@@ -481,7 +493,8 @@ int accounts_set_role(arena_t *a, const char *email, const char *role,
 		snprintf(err, errlen, "no account with the email %s", email);
 		return -1;
 	}
-	if (role_change(a, db_value(res, 0, 0), db_value(res, 0, 1), role, "cli:set-role") != 0 ||
+	if (role_change(a, db_value(res, 0, SR_ID), db_value(res, 0, SR_OLD_ROLE), role,
+	    "cli:set-role") != 0 ||
 	    db_commit(a) != DB_OK) {
 		db_rollback();
 		snprintf(err, errlen, "database error (see the log)");

@@ -46,7 +46,4 @@ int accounts_create_admin(arena_t *a, const char *email, const char *password,
 int accounts_set_role(arena_t *a, const char *email, const char *role,
     char *err, size_t errlen);
 
-/* The user object of API.md from a row of ACCOUNTS_USER_COLUMNS. */
-cJSON *accounts_user_json(const PGresult *res, int row, int col);
-
 #endif

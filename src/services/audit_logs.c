@@ -23,6 +23,10 @@
  * of the same microsecond. */
 #define AUDIT_COLUMNS "p.id, p.actor_user_id, p.target_user_id, p.action, p.status, p.ip, " \
 	"p.user_agent, p.request_id, p.metadata::text, " SQL_TS("p.created_at")
+enum {
+	AL_ID, AL_ACTOR, AL_TARGET, AL_ACTION, AL_STATUS, AL_IP, AL_USER_AGENT, AL_REQUEST_ID,
+	AL_METADATA, AL_CREATED_AT
+};
 static const char page_sql[] = SQL_PAGE(AUDIT_COLUMNS, "audit_logs p WHERE " AUDIT_FILTER,
     "p.created_at DESC, p.id DESC", "$7", "$8");
 
@@ -31,12 +35,12 @@ static cJSON *entry(const PGresult *res, int row)
 	static const char *const strings[] = { "id", "actor_user_id", "target_user_id", "action",
 		"status", "ip", "user_agent", "request_id" };
 	cJSON *o = cJSON_CreateObject();
-	for (int i = 0; i < 8; i++)
+	for (int i = AL_ID; i < AL_METADATA; i++)
 		json_add_string_or_null(o, strings[i], db_value(res, row, i));
-	cJSON *meta = cJSON_Parse(db_value(res, row, 8));
+	cJSON *meta = cJSON_Parse(db_value(res, row, AL_METADATA));
 	cJSON_AddItemToObject(o, "metadata", meta != NULL ? meta : cJSON_CreateObject());
 	char t[DB_TIME_LEN];
-	json_add_string_or_null(o, "created_at", db_time(res, row, 9, t));
+	json_add_string_or_null(o, "created_at", db_time(res, row, AL_CREATED_AT, t));
 	return o;
 }
 

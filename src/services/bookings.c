@@ -145,6 +145,12 @@ unsigned booking_actor(const struct booking *b, const struct session *u)
 	"es.currency, es.platform_fee_cents, es.status, " SQL_TS("es.created_at") ", " \
 	SQL_TS("es.updated_at") ", e.owner_id, e.status, sp.user_id, sp.stripe_account_id, " \
 	"sp.payouts_enabled"
+/* The columns of BOOKING_COLUMNS. */
+enum {
+	BK_ID, BK_EVENT_ID, BK_PROVIDER_ID, BK_DESCRIPTION, BK_AMOUNT_CENTS, BK_CURRENCY,
+	BK_PLATFORM_FEE_CENTS, BK_STATUS, BK_CREATED_AT, BK_UPDATED_AT, BK_EVENT_OWNER_ID,
+	BK_EVENT_STATUS, BK_PROVIDER_USER_ID, BK_PROVIDER_STRIPE_ACCOUNT, BK_PROVIDER_PAYOUTS_ENABLED
+};
 #define BOOKING_FROM \
 	"event_services es JOIN events e ON e.id = es.event_id " \
 	"JOIN service_providers sp ON sp.id = es.service_provider_id "
@@ -155,22 +161,22 @@ unsigned booking_actor(const struct booking *b, const struct session *u)
 
 static void booking_from_row(const PGresult *res, int row, struct booking *b)
 {
-	b->id = db_value(res, row, 0);
-	b->event_id = db_value(res, row, 1);
-	b->service_provider_id = db_value(res, row, 2);
-	b->description = db_value(res, row, 3);
-	b->amount_cents = strtoll(db_value(res, row, 4), NULL, 10);
-	b->currency = db_value(res, row, 5);
-	b->platform_fee_cents = strtoll(db_value(res, row, 6), NULL, 10);
-	if (booking_status_parse(db_value(res, row, 7), &b->status) != 0)
+	b->id = db_value(res, row, BK_ID);
+	b->event_id = db_value(res, row, BK_EVENT_ID);
+	b->service_provider_id = db_value(res, row, BK_PROVIDER_ID);
+	b->description = db_value(res, row, BK_DESCRIPTION);
+	b->amount_cents = strtoll(db_value(res, row, BK_AMOUNT_CENTS), NULL, 10);
+	b->currency = db_value(res, row, BK_CURRENCY);
+	b->platform_fee_cents = strtoll(db_value(res, row, BK_PLATFORM_FEE_CENTS), NULL, 10);
+	if (booking_status_parse(db_value(res, row, BK_STATUS), &b->status) != 0)
 		b->status = BOOKING__STATUS_COUNT;
-	db_time(res, row, 8, b->created_at);
-	db_time(res, row, 9, b->updated_at);
-	b->event_owner_id = db_value(res, row, 10);
-	b->event_status = db_value(res, row, 11);
-	b->provider_user_id = db_value(res, row, 12);
-	b->provider_stripe_account_id = db_value(res, row, 13);
-	b->provider_payouts_enabled = db_bool(res, row, 14);
+	db_time(res, row, BK_CREATED_AT, b->created_at);
+	db_time(res, row, BK_UPDATED_AT, b->updated_at);
+	b->event_owner_id = db_value(res, row, BK_EVENT_OWNER_ID);
+	b->event_status = db_value(res, row, BK_EVENT_STATUS);
+	b->provider_user_id = db_value(res, row, BK_PROVIDER_USER_ID);
+	b->provider_stripe_account_id = db_value(res, row, BK_PROVIDER_STRIPE_ACCOUNT);
+	b->provider_payouts_enabled = db_bool(res, row, BK_PROVIDER_PAYOUTS_ENABLED);
 }
 
 enum gala_error bookings_load(arena_t *a, const char *id, bool lock, struct booking *out)

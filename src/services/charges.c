@@ -33,7 +33,8 @@ enum gala_error charges_stripe_error(arena_t *a, const struct stripe_result *r,
 	return GE_INTERNAL;
 }
 
-/* PAYMENT_COLUMNS (0..13), then the money code's own columns. */
+/* PAYMENT_COLUMNS, then the money code's own columns. */
+enum { MR_CHARGE = PAY__COLUMNS, MR_REFUND_STARTED, MR_REVERSAL, MR_IDLE_SECONDS };
 #define MONEY_ROW_SELECT "SELECT " PAYMENT_COLUMNS ", p.stripe_charge_id, " \
 	"p.refund_started_at IS NOT NULL, p.stripe_transfer_reversal_id, " \
 	"floor(extract(epoch FROM now() - p.updated_at))::bigint FROM payments p " \
@@ -52,19 +53,19 @@ enum gala_error charges_load_row(arena_t *a, const char *event_service_id, const
 	if (PQntuples(res) != 1)
 		return GE_OK;
 	out->res = res;
-	out->id = db_value(res, 0, 0);
-	out->payee_id = db_value(res, 0, 4);
-	out->amount_cents = strtoll(db_value(res, 0, 5), NULL, 10);
-	out->currency = db_value(res, 0, 6);
-	out->status = db_value(res, 0, PAYMENT_COL_STATUS);
-	out->payment_intent = db_value(res, 0, 8);
-	out->transfer = db_value(res, 0, 9);
-	out->refund = db_value(res, 0, 10);
-	out->attempt = atoi(db_value(res, 0, PAYMENT_COL_ATTEMPT));
-	out->charge = db_value(res, 0, 14);
-	out->refund_started = db_bool(res, 0, 15);
-	out->reversal = db_value(res, 0, 16);
-	out->idle_seconds = strtoll(db_value(res, 0, 17), NULL, 10);
+	out->id = db_value(res, 0, PAY_ID);
+	out->payee_id = db_value(res, 0, PAY_PAYEE_ID);
+	out->amount_cents = db_int(res, 0, PAY_AMOUNT_CENTS);
+	out->currency = db_value(res, 0, PAY_CURRENCY);
+	out->status = db_value(res, 0, PAY_STATUS);
+	out->payment_intent = db_value(res, 0, PAY_PAYMENT_INTENT);
+	out->transfer = db_value(res, 0, PAY_TRANSFER);
+	out->refund = db_value(res, 0, PAY_REFUND);
+	out->attempt = (int)db_int(res, 0, PAY_ATTEMPT);
+	out->charge = db_value(res, 0, MR_CHARGE);
+	out->refund_started = db_bool(res, 0, MR_REFUND_STARTED);
+	out->reversal = db_value(res, 0, MR_REVERSAL);
+	out->idle_seconds = db_int(res, 0, MR_IDLE_SECONDS);
 	return GE_OK;
 }
 

@@ -68,11 +68,12 @@ enum gala_error connect_onboard(struct svc_ctx *cx, const char *provider_id,
 		return db_error(st);
 	if (PQntuples(res) != 1)
 		return GE_NOT_FOUND;
-	if (strcmp(db_value(res, 0, 0), cx->caller->id) != 0) {
+	enum { PR_USER_ID, PR_STRIPE_ACCOUNT };
+	if (strcmp(db_value(res, 0, PR_USER_ID), cx->caller->id) != 0) {
 		why->message = "only the provider's own user may connect its Stripe account";
 		return GE_FORBIDDEN;
 	}
-	const char *acct = db_value(res, 0, 1);
+	const char *acct = db_value(res, 0, PR_STRIPE_ACCOUNT);
 	enum gala_error e;
 	if (acct == NULL && (e = create_account(cx, provider_id, &acct, why)) != GE_OK)
 		return e;

@@ -49,10 +49,11 @@ enum gala_error event_ref_load(arena_t *a, const char *id, const struct session 
 		return db_error(st);
 	if (PQntuples(res) != 1)
 		return GE_NOT_FOUND;
-	out->id = db_value(res, 0, 0);
-	out->owner_id = db_value(res, 0, 1);
-	out->status = db_value(res, 0, 2);
-	out->currency = db_value(res, 0, 3);
+	enum { REF_ID, REF_OWNER_ID, REF_STATUS, REF_CURRENCY };
+	out->id = db_value(res, 0, REF_ID);
+	out->owner_id = db_value(res, 0, REF_OWNER_ID);
+	out->status = db_value(res, 0, REF_STATUS);
+	out->currency = db_value(res, 0, REF_CURRENCY);
 	enum gala_error e = event_access(a, id, out->owner_id, u, &out->access);
 	if (e != GE_OK)
 		return e;

@@ -11,8 +11,6 @@
 #include "services/bookings.h"
 #include "services/event_access.h"
 
-/* id, owner_id, title, description, city, venue, starts_at, ends_at,
- * budget_cents, currency, status, created_at, updated_at */
 #define EVENT_COLUMNS \
 	"e.id, e.owner_id, e.title, e.description, e.city, e.venue, " SQL_TS("e.starts_at") ", " \
 	SQL_TS("e.ends_at") ", e.budget_cents, e.currency, e.status, " SQL_TS("e.created_at") ", " \
@@ -20,6 +18,10 @@
 /* Newest first; the id breaks ties within a microsecond. */
 #define EVENT_ORDER "e.created_at DESC, e.id DESC"
 
+enum {
+	EV_ID, EV_OWNER_ID, EV_TITLE, EV_DESCRIPTION, EV_CITY, EV_VENUE, EV_STARTS_AT, EV_ENDS_AT,
+	EV_BUDGET_CENTS, EV_CURRENCY, EV_STATUS, EV_CREATED_AT, EV_UPDATED_AT
+};
 
 /* The event of a row of EVENT_COLUMNS. */
 static cJSON *event_json(const PGresult *res, int row)
@@ -33,9 +35,9 @@ static cJSON *event_json(const PGresult *res, int row)
 		const char *v = db_value(res, row, i);
 		if (v == NULL)
 			cJSON_AddNullToObject(o, names[i]);
-		else if (i == 8)
+		else if (i == EV_BUDGET_CENTS)
 			cJSON_AddRawToObject(o, names[i], v);   /* an int8 column: digits */
-		else if (i == 6 || i == 7 || i == 11 || i == 12)
+		else if (i == EV_STARTS_AT || i == EV_ENDS_AT || i == EV_CREATED_AT || i == EV_UPDATED_AT)
 			cJSON_AddStringToObject(o, names[i], db_time(res, row, i, t));
 		else
 			cJSON_AddStringToObject(o, names[i], v);
@@ -101,7 +103,7 @@ enum gala_error events_get(struct svc_ctx *cx, const char *id, cJSON **out)
 	if (PQntuples(res) != 1)
 		return GE_NOT_FOUND;
 	unsigned access;
-	enum gala_error e = event_access(cx->arena, id, db_value(res, 0, 1), cx->caller, &access);
+	enum gala_error e = event_access(cx->arena, id, db_value(res, 0, EV_OWNER_ID), cx->caller, &access);
 	if (e != GE_OK)
 		return e;
 	if (access == 0)

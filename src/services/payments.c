@@ -20,9 +20,9 @@ cJSON *payment_json(const PGresult *res, int row)
 		char t[DB_TIME_LEN];
 		if (v == NULL)
 			cJSON_AddNullToObject(o, names[i]);
-		else if (i == 11 || i == 12)
+		else if (i == PAY_CREATED_AT || i == PAY_UPDATED_AT)
 			cJSON_AddStringToObject(o, names[i], db_time(res, row, i, t));
-		else if (i == 5)
+		else if (i == PAY_AMOUNT_CENTS)
 			cJSON_AddRawToObject(o, names[i], v);   /* an int8 column: digits */
 		else
 			cJSON_AddStringToObject(o, names[i], v);
@@ -65,7 +65,7 @@ enum gala_error payments_get(struct svc_ctx *cx, const char *id, cJSON **out)
 		return db_error(st);
 	if (PQntuples(res) != 1)
 		return GE_NOT_FOUND;
-	const char *payer = db_value(res, 0, 3), *payee = db_value(res, 0, 4);
+	const char *payer = db_value(res, 0, PAY_PAYER_ID), *payee = db_value(res, 0, PAY_PAYEE_ID);
 	if (!session_is_admin(cx->caller) && !(payer != NULL && strcmp(payer, cx->caller->id) == 0) &&
 	    strcmp(payee, cx->caller->id) != 0)
 		return GE_NOT_FOUND;

@@ -15,16 +15,17 @@
 #include "core/errors.h"
 #include "services/context.h"
 
-/* id, event_service_id, payment_type, payer_id, payee_id, amount_cents,
- * currency, status, stripe_payment_intent_id, stripe_transfer_id,
- * stripe_refund_id, created_at, updated_at, attempt (of table alias p) */
+/* The row of a payment, of table alias p. */
 #define PAYMENT_COLUMNS \
 	"p.id, p.event_service_id, p.payment_type, p.payer_id, p.payee_id, p.amount_cents, " \
 	"p.currency, p.status, p.stripe_payment_intent_id, p.stripe_transfer_id, " \
 	"p.stripe_refund_id, " SQL_TS("p.created_at") ", " SQL_TS("p.updated_at") ", p.attempt"
-#define PAYMENT_COL_ID 0
-#define PAYMENT_COL_STATUS 7
-#define PAYMENT_COL_ATTEMPT 13
+enum {
+	PAY_ID, PAY_EVENT_SERVICE_ID, PAY_TYPE, PAY_PAYER_ID, PAY_PAYEE_ID, PAY_AMOUNT_CENTS,
+	PAY_CURRENCY, PAY_STATUS, PAY_PAYMENT_INTENT, PAY_TRANSFER, PAY_REFUND, PAY_CREATED_AT,
+	PAY_UPDATED_AT, PAY_ATTEMPT,
+	PAY__COLUMNS
+};
 
 /* The Payment object of API.md from a row of PAYMENT_COLUMNS. */
 cJSON *payment_json(const PGresult *res, int row);

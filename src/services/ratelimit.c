@@ -110,6 +110,7 @@ static const char check_sql[] =
     "THEN greatest(r.tat, now()) + $2::bigint * interval '1 microsecond' ELSE r.tat END "
     "RETURNING r.allowed, " AHEAD_US ", "
     "CASE WHEN NOT r.allowed THEN gala_raise('GA429', " AHEAD_US "::text) END";
+enum { RL_COL_ALLOWED, RL_COL_AHEAD_US };
 
 void ratelimit_queue(struct ratelimit_pending *p, const struct ratelimit_check *c)
 {
@@ -129,7 +130,7 @@ enum db_status ratelimit_result_of(const struct ratelimit_pending *p,
 {
 	*out = (struct ratelimit_result){ p->check.policy, p->check.quota, true, 0 };
 	if (p->stmt.status == DB_OK) {
-		out->ahead_us = db_int(p->stmt.res, 0, 1);
+		out->ahead_us = db_int(p->stmt.res, 0, RL_COL_AHEAD_US);
 		return DB_OK;
 	}
 	if (p->stmt.status == DB_ERROR && strcmp(db_sqlstate(p->stmt.res), "GA429") == 0) {

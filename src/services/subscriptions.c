@@ -19,6 +19,10 @@
 #define SUB_COLUMNS "id, user_id, stripe_subscription_id, price_id, status, " \
 	SQL_TS("current_period_end") ", cancel_at_period_end, " SQL_TS("created_at") ", " \
 	SQL_TS("updated_at")
+enum {
+	SUB_ID, SUB_USER_ID, SUB_STRIPE_ID, SUB_PRICE_ID, SUB_STATUS, SUB_PERIOD_END,
+	SUB_CANCEL_AT_PERIOD_END, SUB_CREATED_AT, SUB_UPDATED_AT
+};
 
 static const char *const stripe_statuses[] = { "incomplete", "incomplete_expired", "trialing",
 	"active", "past_due", "canceled", "unpaid", "paused", NULL };
@@ -89,20 +93,20 @@ cJSON *subscriptions_plans_json(void)
 static cJSON *sub_json(const PGresult *res, int row)
 {
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "id", db_value(res, row, 0));
-	cJSON_AddStringToObject(o, "user_id", db_value(res, row, 1));
-	cJSON_AddStringToObject(o, "stripe_subscription_id", db_value(res, row, 2));
-	cJSON_AddStringToObject(o, "price_id", db_value(res, row, 3));
-	cJSON_AddStringToObject(o, "status", db_value(res, row, 4));
+	cJSON_AddStringToObject(o, "id", db_value(res, row, SUB_ID));
+	cJSON_AddStringToObject(o, "user_id", db_value(res, row, SUB_USER_ID));
+	cJSON_AddStringToObject(o, "stripe_subscription_id", db_value(res, row, SUB_STRIPE_ID));
+	cJSON_AddStringToObject(o, "price_id", db_value(res, row, SUB_PRICE_ID));
+	cJSON_AddStringToObject(o, "status", db_value(res, row, SUB_STATUS));
 	char t[DB_TIME_LEN];
-	const char *end = db_time(res, row, 5, t);
+	const char *end = db_time(res, row, SUB_PERIOD_END, t);
 	if (end != NULL)
 		cJSON_AddStringToObject(o, "current_period_end", end);
 	else
 		cJSON_AddNullToObject(o, "current_period_end");
-	cJSON_AddBoolToObject(o, "cancel_at_period_end", db_bool(res, row, 6));
-	cJSON_AddStringToObject(o, "created_at", db_time(res, row, 7, t));
-	cJSON_AddStringToObject(o, "updated_at", db_time(res, row, 8, t));
+	cJSON_AddBoolToObject(o, "cancel_at_period_end", db_bool(res, row, SUB_CANCEL_AT_PERIOD_END));
+	cJSON_AddStringToObject(o, "created_at", db_time(res, row, SUB_CREATED_AT, t));
+	cJSON_AddStringToObject(o, "updated_at", db_time(res, row, SUB_UPDATED_AT, t));
 	return o;
 }
 
@@ -247,7 +251,7 @@ enum gala_error subscriptions_start(struct svc_ctx *cx, const char *price_id, cJ
 	}
 	if (st == DB_OK)
 		st = audit_write(cx, a, cx->caller->id, cx->caller->id, "subscription.start", "success",
-		    audit_meta(db_value(res, 0, 0), price_id, "price_id"));
+		    audit_meta(db_value(res, 0, SUB_ID), price_id, "price_id"));
 	if (st == DB_OK)
 		st = db_commit(a);
 	if (st != DB_OK) {
@@ -297,9 +301,11 @@ static enum gala_error store_answer(struct svc_ctx *cx, const PGresult *row, con
 	PGresult *res;
 	enum db_status st = db_begin(a);
 	if (st == DB_OK)
-		st = upsert_from_stripe(a, db_value(row, 0, 1), obj, (long long)time(NULL), true, &res);
+		st = upsert_from_stripe(a, db_value(row, 0, SUB_USER_ID), obj, (long long)time(NULL),
+		    true, &res);
 	if (st == DB_OK && audit_action != NULL)
-		st = audit_write(cx, a, cx->caller->id, db_value(row, 0, 1), audit_action, "success", meta);
+		st = audit_write(cx, a, cx->caller->id, db_value(row, 0, SUB_USER_ID), audit_action,
+		    "success", meta);
 	else
 		cJSON_Delete(meta);
 	if (st == DB_OK)
@@ -308,7 +314,7 @@ static enum gala_error store_answer(struct svc_ctx *cx, const PGresult *row, con
 		db_rollback();
 		return db_error(st);
 	}
-	const char *p[] = { db_value(row, 0, 0) };
+	const char *p[] = { db_value(row, 0, SUB_ID) };
 	if ((st = db_exec(a, &res, "SELECT " SUB_COLUMNS " FROM subscriptions WHERE id = $1", 1, p)) != DB_OK)
 		return db_error(st);
 	*sub = sub_json(res, 0);
@@ -323,13 +329,13 @@ enum gala_error subscriptions_cancel(struct svc_ctx *cx, const char *id, bool at
 	if (e != GE_OK)
 		return e;
 	/* Ended is final, as for a booking: nothing left to cancel. */
-	const char *status = db_value(row, 0, 4);
+	const char *status = db_value(row, 0, SUB_STATUS);
 	if (strcmp(status, "canceled") == 0 || strcmp(status, "incomplete_expired") == 0)
 		return GE_INVALID_STATE;
 	if (!stripe_configured())
 		return GE_STRIPE_NOT_CONFIGURED;
 	arena_t *a = cx->arena;
-	const char *sid = db_value(row, 0, 2);
+	const char *sid = db_value(row, 0, SUB_STRIPE_ID);
 	char *path = arena_printf(a, "/v1/subscriptions/%s", sid);
 	struct stripe_result r;
 	if (at_period_end) {
@@ -339,8 +345,8 @@ enum gala_error subscriptions_cancel(struct svc_ctx *cx, const char *id, bool at
 		 * first cancel's stale answer to a later one, and apply nothing. */
 		char nonce[33];
 		crypto_random_hex(nonce, 16);
-		char *key = arena_printf(a, "subscription_cancel:%s:period_end:%s", db_value(row, 0, 0),
-		    nonce);
+		char *key = arena_printf(a, "subscription_cancel:%s:period_end:%s",
+		    db_value(row, 0, SUB_ID), nonce);
 		stripe_call(a, "POST", path, params, 1, key, &r);
 	} else {
 		stripe_call(a, "DELETE", path, NULL, 0, NULL, &r);
@@ -348,7 +354,8 @@ enum gala_error subscriptions_cancel(struct svc_ctx *cx, const char *id, bool at
 	if (r.outcome != STRIPE_OK)
 		return stripe_err(r.outcome);
 	return store_answer(cx, row, r.object, "subscription.cancel",
-	    audit_meta(db_value(row, 0, 0), at_period_end ? "at_period_end" : "immediately", "mode"), sub);
+	    audit_meta(db_value(row, 0, SUB_ID), at_period_end ? "at_period_end" : "immediately",
+	    "mode"), sub);
 }
 
 enum gala_error subscriptions_sync(struct svc_ctx *cx, const char *id, cJSON **sub)
@@ -360,7 +367,7 @@ enum gala_error subscriptions_sync(struct svc_ctx *cx, const char *id, cJSON **s
 	if (!stripe_configured())
 		return GE_STRIPE_NOT_CONFIGURED;
 	struct stripe_result r;
-	char *path = arena_printf(cx->arena, "/v1/subscriptions/%s", db_value(row, 0, 2));
+	char *path = arena_printf(cx->arena, "/v1/subscriptions/%s", db_value(row, 0, SUB_STRIPE_ID));
 	if (stripe_call(cx->arena, "GET", path, NULL, 0, NULL, &r) != STRIPE_OK)
 		return stripe_err(r.outcome);
 	return store_answer(cx, row, r.object, NULL, NULL, sub);
