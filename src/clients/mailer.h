@@ -10,7 +10,9 @@
 /* Sends one mail. Returns 0, or -1 (not configured, refused, unreachable). */
 int mailer_send(const char *to, const char *subject, const char *text);
 
-/* Builds the message (headers and body) into out; exposed for unit tests. */
+/* --- For the unit tests. --- */
+
+/* Builds the message (headers and body) into out. */
 int mailer_format(buf_t *out, const char *from, const char *to, const char *subject,
     const char *text, long long now);
 

@@ -81,6 +81,15 @@ const char *stripe_str(const cJSON *obj, const char *name);
 /* An integer member, or def. */
 long long stripe_int(const cJSON *obj, const char *name, long long def);
 
+/* Webhook signatures (Stripe-Signature: t=<unix>,v1=<hex>[,v1=...][,v0=...]):
+ * true when a v1 entry is the HMAC-SHA256 of "<t>.<payload>" under one of
+ * the comma-separated secrets (constant-time compare) and |now - t| is at
+ * most tolerance seconds. */
+bool stripe_signature_valid(const char *header, const char *payload, size_t payload_len,
+    const char *secrets, long long now, long long tolerance);
+
+/* --- For the unit tests. --- */
+
 /* Appends the form encoding of params to out ("a=1&metadata%5Bk%5D=v"):
  * every byte but [A-Za-z0-9-._~] percent-encoded. Returns 0 or -1 (full). */
 int stripe_form_encode(buf_t *out, const struct stripe_param *params, size_t nparams);
@@ -97,12 +106,5 @@ bool stripe_should_retry(long status, const char *should_retry);
 /* The delay before retry number n (1, 2, ...): exponential from 250 ms,
  * capped at 2 s, with jitter into the upper half. */
 long stripe_backoff_ms(int n);
-
-/* Webhook signatures (Stripe-Signature: t=<unix>,v1=<hex>[,v1=...][,v0=...]):
- * true when a v1 entry is the HMAC-SHA256 of "<t>.<payload>" under one of
- * the comma-separated secrets (constant-time compare) and |now - t| is at
- * most tolerance seconds. */
-bool stripe_signature_valid(const char *header, const char *payload, size_t payload_len,
-    const char *secrets, long long now, long long tolerance);
 
 #endif

@@ -166,7 +166,7 @@ char *arena_strdup(arena_t *a, const char *s)
 	return s == NULL ? NULL : arena_strndup(a, s, strlen(s));
 }
 
-char *arena_vprintf(arena_t *a, const char *fmt, va_list ap)
+static char *arena_vprintf(arena_t *a, const char *fmt, va_list ap)
 {
 	va_list ap2;
 	va_copy(ap2, ap);

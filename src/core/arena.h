@@ -26,8 +26,6 @@ char *arena_strdup(arena_t *a, const char *s);
 char *arena_strndup(arena_t *a, const char *s, size_t n);
 char *arena_printf(arena_t *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-char *arena_vprintf(arena_t *a, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
 
 /* Registers fn(ptr) to run at the next reset; ptr may be NULL (then nothing
  * is registered). Returns ptr for chaining. */

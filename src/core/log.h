@@ -17,7 +17,6 @@ enum log_level {
 /* Returns 0 and sets *out, or -1 for an unknown name. */
 int log_level_parse(const char *name, enum log_level *out);
 void log_set_level(enum log_level level);
-int log_enabled(enum log_level level);
 
 /* The request id added to every line until cleared with NULL. */
 void log_set_request_id(const char *request_id);

@@ -30,7 +30,7 @@ static int cmp_common(const void *key, const void *elem)
 	return strcmp(key, *(const char *const *)elem);
 }
 
-bool password_is_common(const char *password)
+static bool password_is_common(const char *password)
 {
 	char lower[PASSWORD_MAX_CHARS * 4 + 1];
 	size_t n = strlen(password);

@@ -25,8 +25,6 @@ bool password_verify(const char *password, const char *hash);
 /* True when hash was made with weaker limits than the current ones. */
 bool password_needs_rehash(const char *hash);
 
-bool password_is_common(const char *password);
-
 /* Makes the dummy hash now (in the master, before the workers fork) rather
  * than on the first unknown login, so that no login ever pays for it. */
 void password_prepare(void);

@@ -24,7 +24,8 @@ struct migration {
 	buf_t sql;
 };
 
-int migrate_name_valid(const char *name)
+/* Checks that a file name is NNNN_name.sql (4 digits, [a-z0-9_] name). */
+static int migrate_name_valid(const char *name)
 {
 	size_t len = strlen(name);
 	if (len < 10 || strcmp(name + len - 4, ".sql") != 0)

@@ -9,7 +9,4 @@
 /* Returns 0 when the schema is up to date, 1 on any error (logged). */
 int migrate_run(const char *conninfo, const char *schema_dir, int connect_timeout_s);
 
-/* Checks that a file name is NNNN_name.sql (4 digits, [a-z0-9_] name). */
-int migrate_name_valid(const char *name);
-
 #endif

@@ -33,7 +33,9 @@ enum auth_outcome {
  * and, when it failed, replaces whatever the route answered. */
 enum auth_outcome auth_settle(struct request *req);
 
-/* The CSRF decision of API.md, separate for unit tests: true to allow. */
+/* --- For the unit tests. --- */
+
+/* The CSRF decision of API.md: true to allow. */
 bool csrf_allows(const char *method, const char *origin, const char *frontend_url,
     const char *header_token, const char *claim_token);
 

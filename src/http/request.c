@@ -12,7 +12,8 @@
 #include "core/config.h"
 #include "core/clock.h"
 
-const char *request_env(const struct request *req, const char *name)
+/* A FastCGI param by exact name (REQUEST_METHOD, HTTP_COOKIE...) or NULL. */
+static const char *request_env(const struct request *req, const char *name)
 {
 	if (req->envp == NULL)
 		return NULL;

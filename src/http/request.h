@@ -65,9 +65,6 @@ struct request {
 void request_init(struct request *req, arena_t *arena, char **envp,
     const char *body, size_t body_len);
 
-/* A FastCGI param by exact name (REQUEST_METHOD, HTTP_COOKIE...) or NULL. */
-const char *request_env(const struct request *req, const char *name);
-
 /* An HTTP request header by its usual name ("X-CSRF-Token"), or NULL. */
 const char *request_header(const struct request *req, const char *name);
 
@@ -77,6 +74,8 @@ const char *request_query(const struct request *req, const char *key);
 
 /* The value of a cookie, or NULL. */
 const char *request_cookie(const struct request *req, const char *name);
+
+/* --- For the unit tests. --- */
 
 /* True when s is a usable request id: 1..64 of [A-Za-z0-9._-]. */
 bool request_id_valid(const char *s);

@@ -112,7 +112,7 @@ void http_respond_error(struct request *req, enum gala_error e, const char *para
 	http_respond_error_extra(req, e, param, fmt ? msg : NULL, NULL);
 }
 
-const char *http_reason(int status)
+static const char *http_reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";

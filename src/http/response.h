@@ -34,6 +34,4 @@ void http_respond_error_extra(struct request *req, enum gala_error e, const char
  * stdout. Adds X-Request-ID and Cache-Control. Returns 0 or -1 (too big). */
 int response_serialize(const struct request *req, buf_t *out);
 
-const char *http_reason(int status);
-
 #endif

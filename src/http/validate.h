@@ -57,6 +57,15 @@ const char *v_query_uuid(struct validator *v, const char *name);
  * (rfc3339_to_utc) or NULL. */
 const char *v_timestamp(struct validator *v, const char *name, bool required, bool query);
 
+/* Seconds since 1970 of a valid RFC 3339 time (any fraction dropped): 0, or
+ * -1 when it is not one or names a day that does not exist. */
+int rfc3339_to_unix(const char *s, long long *epoch);
+
+/* Number of UTF-8 characters. */
+size_t utf8_length(const char *s);
+
+/* --- For the unit tests. --- */
+
 bool rfc3339_valid(const char *s);
 
 /* The instant of an RFC 3339 time as "2026-05-01T16:00:00[.ffffff]Z", or
@@ -65,12 +74,5 @@ bool rfc3339_valid(const char *s);
  * +-15:59 that RFC 3339 allows; converting here means no valid time ever
  * reaches SQL in a form it rejects with a server error. */
 const char *rfc3339_to_utc(arena_t *a, const char *s);
-
-/* Seconds since 1970 of a valid RFC 3339 time (any fraction dropped): 0, or
- * -1 when it is not one or names a day that does not exist. */
-int rfc3339_to_unix(const char *s, long long *epoch);
-
-/* Number of UTF-8 characters. */
-size_t utf8_length(const char *s);
 
 #endif

@@ -41,14 +41,16 @@ static enum db_status purge_batches(arena_t *a, const char *sql, const char *arg
 	}
 }
 
-enum db_status maintenance_purge_rate_limits(arena_t *a, long long *count)
+/* Limiter buckets that are full again (theoretical arrival time passed). */
+static enum db_status maintenance_purge_rate_limits(arena_t *a, long long *count)
 {
 	return purge_batches(a,
 	    "DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits "
 	    "WHERE tat < now() LIMIT $1::int) AND tat < now()", NULL, count);
 }
 
-enum db_status maintenance_purge_idempotency_keys(arena_t *a, long long *count)
+/* Idempotency keys older than IDEMPOTENCY_KEEP_HOURS. */
+static enum db_status maintenance_purge_idempotency_keys(arena_t *a, long long *count)
 {
 	char hours[16];
 	snprintf(hours, sizeof hours, "%d", IDEMPOTENCY_KEEP_HOURS);
@@ -58,7 +60,8 @@ enum db_status maintenance_purge_idempotency_keys(arena_t *a, long long *count)
 	    "LIMIT $1::int) AND created_at < now() - make_interval(hours => $2::int)", hours, count);
 }
 
-enum db_status maintenance_purge_revoked_tokens(arena_t *a, long long *count)
+/* Revoked access tokens past their expiry (they fail on exp by then). */
+static enum db_status maintenance_purge_revoked_tokens(arena_t *a, long long *count)
 {
 	/* A few minutes of slack for clock differences between the workers,
 	 * which check exp, and the database. */
@@ -68,7 +71,9 @@ enum db_status maintenance_purge_revoked_tokens(arena_t *a, long long *count)
 	    "AND expires_at < now() - interval '5 minutes'", NULL, count);
 }
 
-enum db_status maintenance_purge_email_otps(arena_t *a, long long *count)
+/* Verification codes used, or expired more than a day ago (until then a
+ * late try still hears otp_expired rather than invalid_otp). */
+static enum db_status maintenance_purge_email_otps(arena_t *a, long long *count)
 {
 	return purge_batches(a,
 	    "DELETE FROM email_otps WHERE user_id IN (SELECT user_id FROM email_otps "
@@ -76,7 +81,8 @@ enum db_status maintenance_purge_email_otps(arena_t *a, long long *count)
 	    "AND (used_at IS NOT NULL OR expires_at < now() - interval '1 day')", NULL, count);
 }
 
-enum db_status maintenance_purge_password_reset_tokens(arena_t *a, long long *count)
+/* Password reset tokens used or expired. */
+static enum db_status maintenance_purge_password_reset_tokens(arena_t *a, long long *count)
 {
 	return purge_batches(a,
 	    "DELETE FROM password_reset_tokens WHERE token_hash IN (SELECT token_hash "

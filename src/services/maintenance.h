@@ -17,18 +17,6 @@
  * payouts' "complete stuck payouts") is one more function and one more row
  * in the table of maintenance.c. */
 
-/* Limiter buckets that are full again (theoretical arrival time passed). */
-enum db_status maintenance_purge_rate_limits(arena_t *a, long long *count);
-/* Idempotency keys older than IDEMPOTENCY_KEEP_HOURS. */
-enum db_status maintenance_purge_idempotency_keys(arena_t *a, long long *count);
-/* Revoked access tokens past their expiry (they fail on exp by then). */
-enum db_status maintenance_purge_revoked_tokens(arena_t *a, long long *count);
-/* Verification codes used, or expired more than a day ago (until then a
- * late try still hears otp_expired rather than invalid_otp). */
-enum db_status maintenance_purge_email_otps(arena_t *a, long long *count);
-/* Password reset tokens used or expired. */
-enum db_status maintenance_purge_password_reset_tokens(arena_t *a, long long *count);
-
 /* Runs every task in order and logs one JSON line with the counts.
  * Returns 0, or 1 when a task failed. */
 int maintenance_run(void);

@@ -10,7 +10,8 @@
 #include "core/json.h"
 #include "services/session.h"
 
-cJSON *provider_json(const PGresult *res, int row)
+/* The Provider object of API.md from a row of PROVIDER_COLUMNS. */
+static cJSON *provider_json(const PGresult *res, int row)
 {
 	static const char *const names[] = { "id", "user_id", "business_name", "category",
 		"description", "city", "stripe_account_id", "payouts_enabled", "created_at" };

@@ -21,9 +21,6 @@
 	"sp.id, sp.user_id, sp.business_name, sp.category, sp.description, sp.city, " \
 	"sp.stripe_account_id, sp.payouts_enabled, " SQL_TS("sp.created_at")
 
-/* The Provider object of API.md from a row of PROVIDER_COLUMNS. */
-cJSON *provider_json(const PGresult *res, int row);
-
 /* Fields of a create or PATCH; absent ones are NULL. */
 struct provider_fields {
 	const char *business_name;
