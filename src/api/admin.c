@@ -1,6 +1,6 @@
 #include "autoconf.h"
 
-#include "api/admin.h"
+#include "api/handlers.h"
 
 #include <string.h>
 

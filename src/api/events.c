@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "api/handlers.h"
+#include "api/market.h"
 #include "core/money.h"
 #include "http/response.h"
 #include "http/validate.h"

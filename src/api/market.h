@@ -1,42 +1,13 @@
-/* Handlers of the marketplace: service providers, events, bookings (event
- * services) and the read side of payments (api/providers.c, api/events.c,
- * api/bookings.c, api/payments.c), and what they share (api/market.c). */
+/* What the handlers of objects share (api/market.c): path ids, refusals,
+ * the answers of a read, a change and a create. */
 #ifndef GALA_API_MARKET_H
 #define GALA_API_MARKET_H
 
 #include <stdbool.h>
 
+#include "core/errors.h"
 #include "http/errors.h"
 #include "http/request.h"
-#include "core/errors.h"
-
-/* api/providers.c */
-void api_providers_create(struct request *req);
-void api_providers_list(struct request *req);
-void api_providers_get(struct request *req);
-void api_providers_update(struct request *req);
-
-/* api/events.c */
-void api_events_create(struct request *req);
-void api_events_list(struct request *req);
-void api_events_get(struct request *req);
-void api_events_update(struct request *req);
-void api_events_delete(struct request *req);
-
-/* api/bookings.c */
-void api_event_services_create(struct request *req);
-void api_event_services_list(struct request *req);
-void api_event_services_get(struct request *req);
-void api_event_services_accept(struct request *req);
-void api_event_services_decline(struct request *req);
-void api_event_services_complete(struct request *req);
-void api_event_services_cancel(struct request *req);
-
-/* api/payments.c */
-void api_payments_list(struct request *req);
-void api_payments_get(struct request *req);
-
-/* api/market.c */
 
 /* Answers e, with why's param and message when set (why may be NULL). */
 void market_respond_error(struct request *req, enum gala_error e, const struct refusal *why);

@@ -1,6 +1,6 @@
 #include "autoconf.h"
 
-#include "api/money.h"
+#include "api/handlers.h"
 
 #include <stdbool.h>
 #include <string.h>

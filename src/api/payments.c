@@ -1,6 +1,7 @@
 #include "autoconf.h"
 
 #include "api/handlers.h"
+#include "api/market.h"
 #include "http/response.h"
 #include "http/validate.h"
 #include "services/payments.h"

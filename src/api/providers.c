@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/handlers.h"
+#include "api/market.h"
 #include "http/response.h"
 #include "http/validate.h"
 #include "services/providers.h"

@@ -1,6 +1,6 @@
 #include "autoconf.h"
 
-#include "api/subscriptions.h"
+#include "api/handlers.h"
 
 #include "http/response.h"
 #include "http/validate.h"

@@ -12,6 +12,7 @@
 #include "db/db.h"
 #include "core/json.h"
 #include "services/event_access.h"
+#include "services/list.h"
 
 static const char *const status_names[BOOKING__STATUS_COUNT] = {
 	[BOOKING_REQUESTED] = "requested",
@@ -177,6 +178,14 @@ static void booking_from_row(const PGresult *res, int row, struct booking *b)
 	b->provider_user_id = db_value(res, row, BK_PROVIDER_USER_ID);
 	b->provider_stripe_account_id = db_value(res, row, BK_PROVIDER_STRIPE_ACCOUNT);
 	b->provider_payouts_enabled = db_bool(res, row, BK_PROVIDER_PAYOUTS_ENABLED);
+}
+
+/* The Event service object of a row of BOOKING_COLUMNS. */
+static cJSON *booking_row_json(const PGresult *res, int row)
+{
+	struct booking b;
+	booking_from_row(res, row, &b);
+	return booking_json(&b);
 }
 
 enum gala_error bookings_load(arena_t *a, const char *id, bool lock, struct booking *out)
@@ -439,18 +448,6 @@ enum gala_error bookings_list(struct svc_ctx *cx, const char *event_id, int limi
 	static const char page_sql[] = SQL_PAGE(BOOKING_COLUMNS, BOOKINGS_OF_EVENT,
 	    "es.created_at DESC, es.id DESC", "$3", "$4");
 	const char *filter[] = { event_id, only_user };
-	PGresult *rows;
-	long long total;
-	enum db_status st = db_page(a, &rows, &total, page_sql, SQL_PAGE_TOTAL(BOOKINGS_OF_EVENT),
-	    2, filter, limit, offset);
-	if (st != DB_OK)
-		return db_error(st);
-	cJSON *items = cJSON_CreateArray();
-	for (int i = 0; i < PQntuples(rows); i++) {
-		struct booking b;
-		booking_from_row(rows, i, &b);
-		cJSON_AddItemToArray(items, booking_json(&b));
-	}
-	*out = json_list(items, total, limit, offset);
-	return GE_OK;
+	const struct list_query q = { page_sql, SQL_PAGE_TOTAL(BOOKINGS_OF_EVENT), 2, filter };
+	return list_page(a, &q, limit, offset, booking_row_json, out);
 }

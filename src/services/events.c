@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "services/bookings.h"
 #include "services/event_access.h"
+#include "services/list.h"
 
 #define EVENT_COLUMNS \
 	"e.id, e.owner_id, e.title, e.description, e.city, e.venue, " SQL_TS("e.starts_at") ", " \
@@ -66,7 +67,6 @@ enum gala_error events_create(struct svc_ctx *cx, const struct event_fields *f, 
 enum gala_error events_list(struct svc_ctx *cx, const char *owner_id, int limit, int offset,
     cJSON **out)
 {
-	arena_t *a = cx->arena;
 	if (!session_is_admin(cx->caller)) {
 		if (owner_id != NULL && strcmp(owner_id, cx->caller->id) != 0)
 			return GE_FORBIDDEN;
@@ -79,17 +79,8 @@ enum gala_error events_list(struct svc_ctx *cx, const char *owner_id, int limit,
 		  SQL_PAGE_TOTAL("events e WHERE e.owner_id = $1") },
 	};
 	int scoped = owner_id != NULL;
-	PGresult *rows;
-	long long total;
-	enum db_status st = db_page(a, &rows, &total, page_sql[scoped][0], page_sql[scoped][1],
-	    scoped, &owner_id, limit, offset);
-	if (st != DB_OK)
-		return db_error(st);
-	cJSON *items = cJSON_CreateArray();
-	for (int i = 0; i < PQntuples(rows); i++)
-		cJSON_AddItemToArray(items, event_json(rows, i));
-	*out = json_list(items, total, limit, offset);
-	return GE_OK;
+	const struct list_query q = { page_sql[scoped][0], page_sql[scoped][1], scoped, &owner_id };
+	return list_page(cx->arena, &q, limit, offset, event_json, out);
 }
 
 enum gala_error events_get(struct svc_ctx *cx, const char *id, cJSON **out)

@@ -8,6 +8,7 @@
 
 #include "services/session.h"
 #include "core/json.h"
+#include "services/list.h"
 
 cJSON *payment_json(const PGresult *res, int row)
 {
@@ -42,17 +43,9 @@ enum gala_error payments_list(struct svc_ctx *cx, int limit, int offset, cJSON *
 		  SQL_PAGE_TOTAL(PAYMENTS_OF_USER) },
 	};
 	int scoped = !session_is_admin(cx->caller);
-	PGresult *rows;
-	long long total;
-	enum db_status st = db_page(cx->arena, &rows, &total, page_sql[scoped][0],
-	    page_sql[scoped][1], scoped, &cx->caller->id, limit, offset);
-	if (st != DB_OK)
-		return db_error(st);
-	cJSON *items = cJSON_CreateArray();
-	for (int i = 0; i < PQntuples(rows); i++)
-		cJSON_AddItemToArray(items, payment_json(rows, i));
-	*out = json_list(items, total, limit, offset);
-	return GE_OK;
+	const struct list_query q = { page_sql[scoped][0], page_sql[scoped][1], scoped,
+		&cx->caller->id };
+	return list_page(cx->arena, &q, limit, offset, payment_json, out);
 }
 
 enum gala_error payments_get(struct svc_ctx *cx, const char *id, cJSON **out)

@@ -9,6 +9,7 @@
 #include "db/db.h"
 #include "core/json.h"
 #include "services/session.h"
+#include "services/list.h"
 
 /* The Provider object of API.md from a row of PROVIDER_COLUMNS. */
 static cJSON *provider_json(const PGresult *res, int row)
@@ -57,17 +58,8 @@ enum gala_error providers_list(struct svc_ctx *cx, const char *category, const c
 	static const char page_sql[] = SQL_PAGE(PROVIDER_COLUMNS, PROVIDERS_FILTERED,
 	    "sp.created_at DESC, sp.id DESC", "$3", "$4");
 	const char *filter[] = { category, city };
-	PGresult *rows;
-	long long total;
-	enum db_status st = db_page(cx->arena, &rows, &total, page_sql,
-	    SQL_PAGE_TOTAL(PROVIDERS_FILTERED), 2, filter, limit, offset);
-	if (st != DB_OK)
-		return db_error(st);
-	cJSON *items = cJSON_CreateArray();
-	for (int i = 0; i < PQntuples(rows); i++)
-		cJSON_AddItemToArray(items, provider_json(rows, i));
-	*out = json_list(items, total, limit, offset);
-	return GE_OK;
+	const struct list_query q = { page_sql, SQL_PAGE_TOTAL(PROVIDERS_FILTERED), 2, filter };
+	return list_page(cx->arena, &q, limit, offset, provider_json, out);
 }
 
 enum gala_error providers_get(struct svc_ctx *cx, const char *id, cJSON **out)

@@ -15,6 +15,7 @@
 #include "db/db.h"
 #include "services/session.h"
 #include "core/json.h"
+#include "services/list.h"
 
 #define SUB_COLUMNS "id, user_id, stripe_subscription_id, price_id, status, " \
 	SQL_TS("current_period_end") ", cancel_at_period_end, " SQL_TS("created_at") ", " \
@@ -266,17 +267,9 @@ enum gala_error subscriptions_list(struct svc_ctx *cx, int limit, int offset, cJ
 {
 	static const char page_sql[] = SQL_PAGE(SUB_COLUMNS, "subscriptions WHERE user_id = $1",
 	    "created_at DESC, id", "$2", "$3");
-	PGresult *rows;
-	long long total;
-	enum db_status st = db_page(cx->arena, &rows, &total, page_sql,
-	    SQL_PAGE_TOTAL("subscriptions WHERE user_id = $1"), 1, &cx->caller->id, limit, offset);
-	if (st != DB_OK)
-		return db_error(st);
-	cJSON *items = cJSON_CreateArray();
-	for (int i = 0; i < PQntuples(rows); i++)
-		cJSON_AddItemToArray(items, sub_json(rows, i));
-	*out = json_list(items, total, limit, offset);
-	return GE_OK;
+	const struct list_query q = { page_sql, SQL_PAGE_TOTAL("subscriptions WHERE user_id = $1"),
+		1, &cx->caller->id };
+	return list_page(cx->arena, &q, limit, offset, sub_json, out);
 }
 
 /* The caller's subscription (any user's for an admin): NULL when it does
