@@ -53,12 +53,7 @@ void api_event_services_list(struct request *req)
 
 void api_event_services_get(struct request *req)
 {
-	const char *id = market_path_id(req);
-	if (id == NULL)
-		return;
-	cJSON *out = NULL;
-	enum gala_error e = bookings_get(&req->cx, id, &out);
-	market_respond(req, e, out, NULL);
+	market_get(req, bookings_get);
 }
 
 /* The actions take no fields: anything in the body is refused, so that no

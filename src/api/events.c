@@ -101,12 +101,7 @@ void api_events_list(struct request *req)
 
 void api_events_get(struct request *req)
 {
-	const char *id = market_path_id(req);
-	if (id == NULL)
-		return;
-	cJSON *out = NULL;
-	enum gala_error e = events_get(&req->cx, id, &out);
-	market_respond(req, e, out, NULL);
+	market_get(req, events_get);
 }
 
 void api_events_update(struct request *req)

@@ -48,3 +48,14 @@ void market_respond_created(struct request *req, const char *path, cJSON *body)
 	response_header(req, "Location", path);
 	response_json(req, 201, body);
 }
+
+void market_get(struct request *req,
+    enum gala_error (*get)(struct svc_ctx *cx, const char *id, cJSON **out))
+{
+	const char *id = market_path_id(req);
+	if (id == NULL)
+		return;
+	cJSON *out = NULL;
+	enum gala_error e = get(&req->cx, id, &out);
+	market_respond(req, e, out, NULL);
+}

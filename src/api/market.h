@@ -24,6 +24,11 @@ bool market_field_null(const struct request *req, const char *name);
 void market_respond(struct request *req, enum gala_error e, cJSON *out,
     const struct refusal *why);
 
+/* GET of one object by the path's id: 200 with what get found, 404 for a
+ * malformed id, else get's error. */
+void market_get(struct request *req,
+    enum gala_error (*get)(struct svc_ctx *cx, const char *id, cJSON **out));
+
 /* Answers 201 with body and Location: path. */
 void market_respond_created(struct request *req, const char *path, cJSON *body);
 

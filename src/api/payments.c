@@ -21,10 +21,5 @@ void api_payments_list(struct request *req)
 
 void api_payments_get(struct request *req)
 {
-	const char *id = market_path_id(req);
-	if (id == NULL)
-		return;
-	cJSON *out = NULL;
-	enum gala_error e = payments_get(&req->cx, id, &out);
-	market_respond(req, e, out, NULL);
+	market_get(req, payments_get);
 }

@@ -76,12 +76,7 @@ void api_providers_list(struct request *req)
 
 void api_providers_get(struct request *req)
 {
-	const char *id = market_path_id(req);
-	if (id == NULL)
-		return;
-	cJSON *out = NULL;
-	enum gala_error e = providers_get(&req->cx, id, &out);
-	market_respond(req, e, out, NULL);
+	market_get(req, providers_get);
 }
 
 void api_providers_update(struct request *req)

@@ -80,3 +80,17 @@ void json_add_string_or_null(cJSON *obj, const char *name, const char *value)
 	else
 		cJSON_AddStringToObject(obj, name, value);
 }
+
+void json_merge(cJSON *into, cJSON *from)
+{
+	if (from == NULL)
+		return;
+	cJSON *f = from->child;
+	while (f != NULL) {
+		cJSON *next = f->next;
+		cJSON_DetachItemViaPointer(from, f);
+		cJSON_AddItemToObject(into, f->string, f);
+		f = next;
+	}
+	cJSON_Delete(from);
+}

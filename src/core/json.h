@@ -22,6 +22,9 @@ void json_alloc_in(arena_t *a);
  * ownership of items (an array). */
 cJSON *json_list(cJSON *items, long long total, int limit, int offset);
 
+/* Moves every member of from into into, then deletes from (NULL: nothing). */
+void json_merge(cJSON *into, cJSON *from);
+
 /* Adds a string member, or null when value is NULL. */
 void json_add_string_or_null(cJSON *obj, const char *name, const char *value);
 

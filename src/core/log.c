@@ -1,6 +1,7 @@
 #include "autoconf.h"
 
 #include "core/log.h"
+#include "core/json.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -110,16 +111,7 @@ void log_emit(enum log_level level, const char *logger, const char *message,
 	if (log_request_id[0] != '\0' &&
 	    (fields == NULL || !cJSON_HasObjectItem(fields, "request_id")))
 		cJSON_AddStringToObject(o, "request_id", log_request_id);
-	if (fields != NULL) {
-		cJSON *f = fields->child;
-		while (f != NULL) {
-			cJSON *next = f->next;
-			cJSON_DetachItemViaPointer(fields, f);
-			cJSON_AddItemToObject(o, f->string, f);
-			f = next;
-		}
-		cJSON_Delete(fields);
-	}
+	json_merge(o, fields);
 	char *line = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	if (line != NULL) {

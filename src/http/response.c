@@ -1,6 +1,7 @@
 #include "autoconf.h"
 
 #include "http/response.h"
+#include "core/json.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -81,16 +82,7 @@ void http_respond_error_extra(struct request *req, enum gala_error e, const char
 	if (param != NULL)
 		cJSON_AddStringToObject(err, "param", param);
 	cJSON_AddStringToObject(err, "request_id", req->request_id);
-	if (extra != NULL) {
-		cJSON *f = extra->child;
-		while (f != NULL) {
-			cJSON *next = f->next;
-			cJSON_DetachItemViaPointer(extra, f);
-			cJSON_AddItemToObject(err, f->string, f);
-			f = next;
-		}
-		cJSON_Delete(extra);
-	}
+	json_merge(err, extra);
 	response_json(req, info.status, root);
 	req->resp.error = e;
 	/* RFC 9110: every 401 names its scheme; RFC 6750 adds why a token failed. */
