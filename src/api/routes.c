@@ -8,9 +8,11 @@
 const struct route api_routes[] = {
 	{ "GET", "/api/health", api_health, AUTH_NONE, 0, RATE_NONE, 0, 0 },
 
-	{ "POST", "/api/auth/register", api_auth_register, AUTH_NONE, 0, RATE_AUTH, ROUTE_IDEMPOTENT, 0 },
-	{ "POST", "/api/auth/signup", api_auth_register, AUTH_NONE, 0, RATE_AUTH, ROUTE_IDEMPOTENT, 0 },
-	{ "POST", "/api/auth/login", api_auth_login, AUTH_NONE, 0, RATE_AUTH_EMAIL, ROUTE_IDEMPOTENT, 0 },
+	/* The routes that answer with credentials take no Idempotency-Key: a
+	 * stored answer would keep a token for anyone who replays the key. */
+	{ "POST", "/api/auth/register", api_auth_register, AUTH_NONE, 0, RATE_AUTH, 0, 0 },
+	{ "POST", "/api/auth/signup", api_auth_register, AUTH_NONE, 0, RATE_AUTH, 0, 0 },
+	{ "POST", "/api/auth/login", api_auth_login, AUTH_NONE, 0, RATE_AUTH_EMAIL, 0, 0 },
 	{ "POST", "/api/auth/verify-email", api_auth_verify_email, AUTH_NONE, 0, RATE_AUTH_EMAIL,
 	  ROUTE_IDEMPOTENT, 0 },
 	{ "POST", "/api/auth/resend-verification", api_auth_resend_verification, AUTH_NONE, 0,
@@ -18,7 +20,7 @@ const struct route api_routes[] = {
 	{ "POST", "/api/auth/forgot-password", api_auth_forgot_password, AUTH_NONE, 0, RATE_AUTH,
 	  ROUTE_IDEMPOTENT, 0 },
 	{ "POST", "/api/auth/reset-password", api_auth_reset_password, AUTH_NONE, 0, RATE_AUTH,
-	  ROUTE_IDEMPOTENT, 0 },
+	  0, 0 },
 	{ "GET", "/api/auth/me", api_auth_me, AUTH_REQUIRED, 0, RATE_NONE, 0, 0 },
 	{ "POST", "/api/auth/logout", api_auth_logout, AUTH_REQUIRED, 0, RATE_WRITE, ROUTE_IDEMPOTENT, 0 },
 	{ "POST", "/api/auth/logout-all", api_auth_logout_all, AUTH_REQUIRED, 0, RATE_WRITE,

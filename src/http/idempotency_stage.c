@@ -6,10 +6,15 @@
 #include <strings.h>
 
 #include "core/config.h"
+#include "core/crypto.h"
 #include "core/log.h"
 #include "http/response.h"
 #include "http/router.h"
 #include "services/session.h"
+
+/* What SECRET_KEY is turned into for fingerprints, so that the key that
+ * signs tokens signs nothing else. */
+#define FINGERPRINT_KEY_LABEL "gala idempotency fingerprint v1"
 
 /* The response headers a replay repeats besides the body. */
 static const char *const replayed_headers[] = { "Location", "Set-Cookie" };
@@ -71,8 +76,11 @@ int idempotency_begin(struct request *req, struct idempotency *state)
 	    arena_printf(req->arena, "user:%s", req->cx.caller->id) :
 	    arena_printf(req->arena, "ip:%s", req->client_ip);
 	state->claim.key = key;
+	char key_of_fingerprints[65];
+	crypto_hmac_sha256_hex(gala_config->secret_key, FINGERPRINT_KEY_LABEL,
+	    strlen(FINGERPRINT_KEY_LABEL), key_of_fingerprints);
 	const struct idempotency_request fingerprint = { req->method, req->path, req->body,
-		req->body_len };
+		req->body_len, key_of_fingerprints };
 	enum idempotency_outcome outcome;
 	struct idempotency_response stored;
 	enum db_status st = idempotency_claim(req->arena, &state->claim, &fingerprint,

@@ -36,17 +36,17 @@ bool idempotency_key_valid(const char *key)
  * handler's commit would let a retry run the request twice. */
 static const char begin_sql[] =
     "INSERT INTO idempotency_keys AS k (scope, key, request_method, request_path, "
-    "request_body_sha256, lock_token, locked_at) SELECT $1, $2, $3, $4, $5, $6, now() "
+    "request_fingerprint, lock_token, locked_at) SELECT $1, $2, $3, $4, $5, $6, now() "
     "FROM (SELECT set_config('synchronous_commit', 'off', true)) async "
     "ON CONFLICT (scope, key) DO UPDATE SET "
     "lock_token = CASE WHEN k.response_status IS NULL AND k.request_method = $3 "
-    "AND k.request_path = $4 AND k.request_body_sha256 = $5 "
+    "AND k.request_path = $4 AND k.request_fingerprint = $5 "
     "AND k.locked_at < now() - $7::int * interval '1 second' THEN $6 ELSE k.lock_token END, "
     "locked_at = CASE WHEN k.response_status IS NULL AND k.request_method = $3 "
-    "AND k.request_path = $4 AND k.request_body_sha256 = $5 "
+    "AND k.request_path = $4 AND k.request_fingerprint = $5 "
     "AND k.locked_at < now() - $7::int * interval '1 second' THEN now() ELSE k.locked_at END "
     "RETURNING k.lock_token IS NOT DISTINCT FROM $6, "
-    "k.request_method = $3 AND k.request_path = $4 AND k.request_body_sha256 = $5, "
+    "k.request_method = $3 AND k.request_path = $4 AND k.request_fingerprint = $5, "
     "k.response_status, k.response_content_type, encode(k.response_body, 'hex'), "
     "k.response_headers::text";
 
@@ -58,7 +58,7 @@ enum db_status idempotency_claim(arena_t *a, struct idempotency_claim *c,
     struct idempotency_response *stored)
 {
 	char body_hash[65], stale[16];
-	crypto_sha256_hex(r->body ? r->body : "", r->body_len, body_hash);
+	crypto_hmac_sha256_hex(r->fingerprint_key, r->body ? r->body : "", r->body_len, body_hash);
 	crypto_random_hex(c->lock_token, 16);
 	snprintf(stale, sizeof stale, "%d", stale_seconds);
 	const char *params[] = { c->scope, c->key, r->method, r->path, body_hash,

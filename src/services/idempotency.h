@@ -6,8 +6,9 @@
  *
  *   claim    one INSERT ... ON CONFLICT claims the key, committed before
  *            the request's own work, so that a duplicate on any worker or
- *            host sees it. The fingerprint is method, path and SHA-256 of
- *            the body. A key still in flight whose owner is older than the
+ *            host sees it. The fingerprint is method, path and an
+ *            HMAC-SHA256 of the body under a server key: a body that held a
+ *            code or a password leaves nothing at rest to guess it from. A key still in flight whose owner is older than the
  *            stale age (the worker was killed) is taken over.
  *   store    the response, once the request's work is done;
  *   release  the claim, for an answer that must not pin the key.
@@ -43,6 +44,7 @@ struct idempotency_request {
 	const char *path;
 	const char *body;
 	size_t body_len;
+	const char *fingerprint_key;   /* the HMAC key of the body's fingerprint */
 };
 
 struct idempotency_response {

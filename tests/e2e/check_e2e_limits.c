@@ -659,63 +659,141 @@ static char *unique_key(const char *tag)
 	return k;
 }
 
-static long long users_with_email(const char *email)
+/* A user whose email is verified, so that it may create events: the
+ * idempotent route with a body, a Location and a row to count. */
+static struct user verified_user(const char *tag)
 {
-	const char *p[] = { email };
-	return sql_count("SELECT count(*) FROM users WHERE lower(email) = lower($1)", 1, p);
+	struct user u = register_user(tag);
+	const char *p[] = { u.id };
+	sql("UPDATE users SET email_verified = true WHERE id = $1", 1, p);
+	return u;
+}
+
+static char *event_body(const char *title)
+{
+	char *b = malloc(256);
+	snprintf(b, 256, "{\"title\":\"%s\",\"starts_at\":\"2031-05-01T18:00:00Z\"}", title);
+	return b;
+}
+
+static long long events_of(const struct user *u)
+{
+	const char *p[] = { u->id };
+	return sql_count("SELECT count(*) FROM events WHERE owner_id = $1", 1, p);
+}
+
+static char *forgot_body(const char *email)
+{
+	char *b = malloc(256);
+	snprintf(b, 256, "{\"email\":\"%s\"}", email);
+	return b;
 }
 
 START_TEST(idempotency_replays_and_creates_nothing)
 {
-	char *email = unique_email("idem"), *body = register_body(email), *key = unique_key("reg");
+	struct user u = verified_user("idem");
+	char *body = event_body("Replayed"), *key = unique_key("create");
 	char kh[160], rid1[64], rid2[64];
 	snprintf(kh, sizeof kh, "Idempotency-Key: %s", key);
 	snprintf(rid1, sizeof rid1, "X-Request-ID: first-%d", (int)getpid());
 	snprintf(rid2, sizeof rid2, "X-Request-ID: replay-%d", (int)getpid());
 	const char *h1[] = { kh, rid1, NULL }, *h2[] = { kh, rid2, NULL };
 	struct http_resp a, b;
-	post("/api/auth/register", NULL, body, h1, &a);
+	post("/api/events", u.token, body, h1, &a);
 	ck_assert_msg(a.status == 201, "%ld %s", a.status, a.body);
 	expect_header(&a, "Idempotent-Replayed", NULL);
-	const char *uid = jget(jget(a.json, "user"), "id")->valuestring;
-	const char *p[] = { uid };
-	long long audit = sql_count("SELECT count(*) FROM audit_logs WHERE target_user_id = $1", 1, p);
-	/* The verification mail of the first request has arrived. */
-	for (int i = 0; i < 50; i++) {
-		char *m = stack_ctl_output("mail-last %s 2>/dev/null", email);
-		int got = m != NULL && *m != '\0';
-		free(m);
-		if (got)
-			break;
-		usleep(100000);
-	}
-	long long mails = mail_count();
+	char *location = http_header(&a, "Location");
+	ck_assert_ptr_nonnull(location);
 
-	post("/api/auth/register", NULL, body, h2, &b);
+	post("/api/events", u.token, body, h2, &b);
 	ck_assert_int_eq(b.status, 201);
 	ck_assert_uint_eq(b.body_len, a.body_len);
 	ck_assert(memcmp(a.body, b.body, a.body_len) == 0);
 	expect_header(&b, "Idempotent-Replayed", "true");
-	char *ct = http_header(&a, "Content-Type"), *cookie = http_header(&a, "Set-Cookie");
+	char *ct = http_header(&a, "Content-Type");
 	expect_header(&b, "Content-Type", ct);
-	expect_header(&b, "Set-Cookie", cookie);
-	expect_header(&b, "Location", NULL);
+	expect_header(&b, "Location", location);
 	/* The replay has its own request id. */
 	char *x = http_header(&b, "X-Request-ID");
 	ck_assert_str_eq(x, rid2 + strlen("X-Request-ID: "));
 	free(x);
-	/* Nothing new: one user, no audit row, no second mail. */
-	ck_assert_int_eq(users_with_email(email), 1);
-	ck_assert_int_eq(sql_count("SELECT count(*) FROM audit_logs WHERE target_user_id = $1", 1, p), audit);
-	ck_assert_int_eq(mail_count(), mails);
-	/* Without the key the same body is a new request. */
+	/* Nothing new: one event. Without the key the same body is a new one. */
+	ck_assert_int_eq(events_of(&u), 1);
 	http_resp_free(&b);
-	post("/api/auth/register", NULL, body, NULL, &b);
-	expect_error(&b, 409, "email_taken", NULL);
+	post("/api/events", u.token, body, NULL, &b);
+	ck_assert_int_eq(b.status, 201);
+	ck_assert_int_eq(events_of(&u), 2);
+
+	/* An anonymous key is scoped to the address, and its replay sends no
+	 * second mail. */
+	char *fk = unique_key("forgot"), *fb = forgot_body(u.email);
+	long long before = mail_count();
+	http_resp_free(&a);
+	post("/api/auth/forgot-password", NULL, fb, with_key(fk), &a);
+	ck_assert_int_eq(a.status, 200);
+	for (int i = 0; i < 50 && mail_count() == before; i++)
+		usleep(100000);
+	long long mails = mail_count();
+	ck_assert_int_gt(mails, before);
+	http_resp_free(&b);
+	post("/api/auth/forgot-password", NULL, fb, with_key(fk), &b);
+	ck_assert_int_eq(b.status, 200);
+	expect_header(&b, "Idempotent-Replayed", "true");
+	usleep(300000);
+	ck_assert_int_eq(mail_count(), mails);
+	free(fk);
+	free(fb);
 	free(ct);
-	free(cookie);
+	free(location);
 	http_resp_free(&a);
 	http_resp_free(&b);
+	user_free(&u);
+	free(body);
+	free(key);
+}
+END_TEST
+
+/* Credentials are never stored for replay: the routes that answer with a
+ * session ignore Idempotency-Key, and no stored row keeps a token, a
+ * cookie or a plain hash of a body that held a password. */
+START_TEST(idempotency_never_keeps_credentials)
+{
+	char *email = unique_email("cred"), *body = register_body(email);
+	char *key = unique_key("cred");
+	struct http_resp r;
+	post("/api/auth/register", NULL, body, with_key(key), &r);
+	ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
+	expect_header(&r, "Idempotent-Replayed", NULL);
+	char *token = strdup(jget(r.json, "access_token")->valuestring);
+	http_resp_free(&r);
+	/* Each call is a fresh call. */
+	post("/api/auth/register", NULL, body, with_key(key), &r);
+	expect_error(&r, 409, "email_taken", NULL);
+	expect_header(&r, "Idempotent-Replayed", NULL);
+	http_resp_free(&r);
+	char login_body[512];
+	snprintf(login_body, sizeof login_body, "{\"email\":\"%s\",\"password\":\"%s\"}", email, PW);
+	char *t1 = NULL, *t2 = NULL;
+	ck_assert_int_eq(login(email, PW, with_key(key), &t1), 200);
+	ck_assert_int_eq(login(email, PW, with_key(key), &t2), 200);
+	ck_assert_str_ne(t1, t2);
+	/* The key names nothing, and nothing at rest holds the credentials. */
+	const char *pk[] = { key };
+	ck_assert_int_eq(sql_count("SELECT count(*) FROM idempotency_keys WHERE key = $1", 1, pk), 0);
+	char plain[65], plain_login[65];
+	crypto_sha256_hex(body, strlen(body), plain);
+	crypto_sha256_hex(login_body, strlen(login_body), plain_login);
+	const char *secrets[] = { token, t1, t2, plain, plain_login, "gala_session" };
+	for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
+		const char *ps[] = { secrets[i] };
+		ck_assert_msg(sql_count("SELECT count(*) FROM idempotency_keys WHERE "
+		    "position($1 IN convert_from(coalesce(response_body, ''::bytea), 'UTF8')) > 0 "
+		    "OR position($1 IN coalesce(response_headers::text, '')) > 0 "
+		    "OR request_fingerprint = $1", 1, ps) == 0, "stored: %s", secrets[i]);
+	}
+	free(t1);
+	free(t2);
+	free(token);
 	free(email);
 	free(body);
 	free(key);
@@ -724,33 +802,35 @@ END_TEST
 
 struct bg_post {
 	pthread_t thread;
+	const char *token;
 	const char *body;
 	const char *key;
 	struct http_resp resp;
 };
 
-static void *bg_register(void *arg)
+static void *bg_create(void *arg)
 {
 	struct bg_post *b = arg;
-	char kh[160];
+	char kh[160], auth[4096];
 	snprintf(kh, sizeof kh, "Idempotency-Key: %s", b->key);
-	const char *h[] = { "Content-Type: application/json", kh, NULL };
-	http_do("POST", "/api/auth/register", h, b->body, &b->resp);
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s", b->token);
+	const char *h[] = { "Content-Type: application/json", auth, kh, NULL };
+	http_do("POST", "/api/events", h, b->body, &b->resp);
 	return NULL;
 }
 
-/* Holds inserts into users so that a register stays in flight. */
-static PGconn *hold_users(void)
+/* Holds inserts into events so that a create stays in flight. */
+static PGconn *hold_events(void)
 {
 	PGconn *c = test_db_superuser();
 	PQclear(PQexec(c, "BEGIN"));
-	PGresult *res = PQexec(c, "LOCK TABLE users IN SHARE MODE");
+	PGresult *res = PQexec(c, "LOCK TABLE events IN SHARE MODE");
 	ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
 	PQclear(res);
 	return c;
 }
 
-static void release_users(PGconn *c)
+static void release_events(PGconn *c)
 {
 	PQclear(PQexec(c, "COMMIT"));
 	PQfinish(c);
@@ -770,33 +850,34 @@ static void wait_in_flight(const char *key)
 
 START_TEST(idempotency_concurrent_duplicates)
 {
-	char *email = unique_email("dup"), *body = register_body(email), *key = unique_key("dup");
-	PGconn *lock = hold_users();
-	struct bg_post first = { .body = body, .key = key };
-	pthread_create(&first.thread, NULL, bg_register, &first);
+	struct user u = verified_user("dup");
+	char *body = event_body("Duplicate"), *key = unique_key("dup");
+	PGconn *lock = hold_events();
+	struct bg_post first = { .token = u.token, .body = body, .key = key };
+	pthread_create(&first.thread, NULL, bg_create, &first);
 	wait_in_flight(key);
 	struct http_resp r;
-	post("/api/auth/register", NULL, body, with_key(key), &r);
+	post("/api/events", u.token, body, with_key(key), &r);
 	expect_error(&r, 409, "idempotency_key_in_use", NULL);
 	expect_header(&r, "Retry-After", "1");
 	http_resp_free(&r);
 	/* Another request under a key in flight is still a misuse. */
-	char *other = register_body("someone-else@example.com");
-	post("/api/auth/register", NULL, other, with_key(key), &r);
+	char *other = event_body("Something else");
+	post("/api/events", u.token, other, with_key(key), &r);
 	expect_error(&r, 422, "idempotency_key_reused", NULL);
 	http_resp_free(&r);
-	release_users(lock);
+	release_events(lock);
 	pthread_join(first.thread, NULL);
 	ck_assert_msg(first.resp.status == 201, "first: %ld %s", first.resp.status, first.resp.body);
-	post("/api/auth/register", NULL, body, with_key(key), &r);
+	post("/api/events", u.token, body, with_key(key), &r);
 	ck_assert_int_eq(r.status, 201);
 	expect_header(&r, "Idempotent-Replayed", "true");
 	ck_assert_str_eq(r.body, first.resp.body);
-	ck_assert_int_eq(users_with_email(email), 1);
+	ck_assert_int_eq(events_of(&u), 1);
 	http_resp_free(&r);
 	http_resp_free(&first.resp);
+	user_free(&u);
 	free(other);
-	free(email);
 	free(body);
 	free(key);
 }
@@ -804,52 +885,56 @@ END_TEST
 
 START_TEST(idempotency_key_reuse_and_refusals)
 {
-	char *e1 = unique_email("reuse"), *e2 = unique_email("reuse");
-	char *b1 = register_body(e1), *b2 = register_body(e2), *key = unique_key("reuse");
+	struct user u = verified_user("reuse");
+	char *b1 = event_body("First"), *b2 = event_body("Second"), *key = unique_key("reuse");
 	struct http_resp r;
 	/* A validation refusal is not stored: the corrected retry runs. */
-	post("/api/auth/register", NULL, "{\"email\":\"x@example.com\"}", with_key(key), &r);
-	expect_error(&r, 422, "validation_failed", NULL);
+	post("/api/events", u.token, "{\"title\":\"No start\"}", with_key(key), &r);
+	expect_error(&r, 422, "validation_failed", "starts_at");
 	http_resp_free(&r);
-	post("/api/auth/register", NULL, b1, with_key(key), &r);
+	post("/api/events", u.token, b1, with_key(key), &r);
 	ck_assert_int_eq(r.status, 201);
 	expect_header(&r, "Idempotent-Replayed", NULL);
 	http_resp_free(&r);
 	/* Same key, another body or another path. */
-	post("/api/auth/register", NULL, b2, with_key(key), &r);
+	post("/api/events", u.token, b2, with_key(key), &r);
 	expect_error(&r, 422, "idempotency_key_reused", NULL);
 	http_resp_free(&r);
-	post("/api/auth/signup", NULL, b1, with_key(key), &r);
+	post("/api/subscriptions", u.token, "{\"price_id\":\"price_basic\"}", with_key(key), &r);
 	expect_error(&r, 422, "idempotency_key_reused", NULL);
 	http_resp_free(&r);
-	ck_assert_int_eq(users_with_email(e2), 0);
-	/* A failed login (401) does not pin its key either. */
-	struct user u = register_user("pin");
-	char *lk = unique_key("login");
-	ck_assert_int_eq(login(u.email, "wrong-password-1", with_key(lk), NULL), 401);
-	ck_assert_int_eq(login(u.email, PW, with_key(lk), NULL), 200);
+	ck_assert_int_eq(events_of(&u), 1);
+	/* A request refused before its key was looked at (401) does not pin
+	 * it either. */
+	char *k2 = unique_key("unauth");
+	post("/api/events", "not-a-token", b2, with_key(k2), &r);
+	expect_error(&r, 401, "invalid_token", NULL);
+	http_resp_free(&r);
+	post("/api/events", u.token, b2, with_key(k2), &r);
+	ck_assert_int_eq(r.status, 201);
+	expect_header(&r, "Idempotent-Replayed", NULL);
+	http_resp_free(&r);
 	/* Malformed keys. */
 	char longkey[300];
 	memset(longkey, 'k', 256);
 	longkey[256] = '\0';
 	const char *bad[] = { "Idempotency-Key;", NULL };
-	post("/api/auth/register", NULL, b2, bad, &r);
+	post("/api/events", u.token, b2, bad, &r);
 	expect_error(&r, 400, "invalid_idempotency_key", NULL);
 	http_resp_free(&r);
-	post("/api/auth/register", NULL, b2, with_key(longkey), &r);
+	post("/api/events", u.token, b2, with_key(longkey), &r);
 	expect_error(&r, 400, "invalid_idempotency_key", NULL);
 	http_resp_free(&r);
-	post("/api/auth/register", NULL, b2, with_key("caf\xc3\xa9"), &r);
+	post("/api/events", u.token, b2, with_key("caf\xc3\xa9"), &r);
 	expect_error(&r, 400, "invalid_idempotency_key", NULL);
 	http_resp_free(&r);
 	longkey[255] = '\0';
-	post("/api/auth/register", NULL, b2, with_key(longkey), &r);
+	post("/api/events", u.token, b2, with_key(longkey), &r);
 	ck_assert_int_eq(r.status, 201);
 	http_resp_free(&r);
+	ck_assert_int_eq(events_of(&u), 3);
 	user_free(&u);
-	free(lk);
-	free(e1);
-	free(e2);
+	free(k2);
 	free(b1);
 	free(b2);
 	free(key);
@@ -883,66 +968,82 @@ END_TEST
 START_TEST(idempotency_server_error_does_not_pin)
 {
 	restart("DB_STATEMENT_TIMEOUT_MS=400");
-	char *email = unique_email("err"), *body = register_body(email), *key = unique_key("err");
-	PGconn *lock = hold_users();
+	struct user u = verified_user("err");
+	char *body = event_body("Timed out"), *key = unique_key("err");
+	PGconn *lock = hold_events();
 	struct http_resp r;
-	post("/api/auth/register", NULL, body, with_key(key), &r);
-	release_users(lock);
+	post("/api/events", u.token, body, with_key(key), &r);
+	release_events(lock);
 	/* The statement timeout: a server-side failure (503, the database did
 	 * not answer in time). */
-	ck_assert_msg(r.status >= 500, "with users locked: %ld %s", r.status, r.body);
+	ck_assert_msg(r.status >= 500, "with events locked: %ld %s", r.status, r.body);
 	http_resp_free(&r);
-	post("/api/auth/register", NULL, body, with_key(key), &r);
+	post("/api/events", u.token, body, with_key(key), &r);
 	ck_assert_msg(r.status == 201, "retry: %ld %s", r.status, r.body);
 	expect_header(&r, "Idempotent-Replayed", NULL);
 	http_resp_free(&r);
-	ck_assert_int_eq(users_with_email(email), 1);
-	free(email);
+	ck_assert_int_eq(events_of(&u), 1);
+	user_free(&u);
 	free(body);
 	free(key);
 	restart("");
 }
 END_TEST
 
+/* The fingerprint a worker stores for body: an HMAC under a key derived
+ * from SECRET_KEY (src/http/idempotency_stage.c). */
+static void fingerprint_of(const char *body, char out[65])
+{
+	static const char label[] = "gala idempotency fingerprint v1";
+	char key[65];
+	crypto_hmac_sha256_hex(test_env("TEST_SECRET_KEY"), label, strlen(label), key);
+	crypto_hmac_sha256_hex(key, body, strlen(body), out);
+}
+
 START_TEST(idempotency_stale_claims_and_stored_headers)
 {
 	/* The claim of a worker that died: 409 while it may still be running,
 	 * taken over once it is older than the request timeout. */
-	char *email = unique_email("stale"), *body = register_body(email), *key = unique_key("stale");
-	char hash[65];
-	crypto_sha256_hex(body, strlen(body), hash);
-	const char *p[] = { key, hash };
+	struct user u = verified_user("stale");
+	char *body = event_body("Taken over"), *key = unique_key("stale");
+	char scope[64];
+	snprintf(scope, sizeof scope, "user:%s", u.id);
+	char fp[65];
+	fingerprint_of(body, fp);
+	const char *p[] = { key, fp, scope };
 	sql("INSERT INTO idempotency_keys (scope, key, request_method, request_path, "
-	    "request_body_sha256, lock_token, locked_at) "
-	    "VALUES ('ip:127.0.0.1', $1, 'POST', '/api/auth/register', $2, 'dead-worker', now())", 2, p);
+	    "request_fingerprint, lock_token, locked_at) "
+	    "VALUES ($3, $1, 'POST', '/api/events', $2, 'dead-worker', now())", 3, p);
 	struct http_resp r;
-	post("/api/auth/register", NULL, body, with_key(key), &r);
+	post("/api/events", u.token, body, with_key(key), &r);
 	expect_error(&r, 409, "idempotency_key_in_use", NULL);
 	http_resp_free(&r);
 	sql("UPDATE idempotency_keys SET locked_at = now() - interval '1 hour' WHERE key = $1", 1, p);
-	post("/api/auth/register", NULL, body, with_key(key), &r);
+	post("/api/events", u.token, body, with_key(key), &r);
 	ck_assert_msg(r.status == 201, "takeover: %ld %s", r.status, r.body);
 	http_resp_free(&r);
 	ck_assert_int_eq(sql_count("SELECT response_status FROM idempotency_keys WHERE key = $1", 1, p), 201);
 
-	/* A stored Location comes back with the body, byte for byte. */
+	/* A stored answer comes back byte for byte, with its Location. */
 	char *key2 = unique_key("loc");
-	const char *body2 = "{\"email\":\"loc@example.com\",\"password\":\"whatever-pass\"}";
-	crypto_sha256_hex(body2, strlen(body2), hash);
-	const char *q[] = { key2, hash };
+	char *body2 = event_body("Stored");
+	fingerprint_of(body2, fp);
+	const char *q[] = { key2, fp, scope };
 	sql("INSERT INTO idempotency_keys (scope, key, request_method, request_path, "
-	    "request_body_sha256, response_status, response_content_type, response_body, "
-	    "response_headers, completed_at) VALUES ('ip:127.0.0.1', $1, 'POST', '/api/auth/login', "
+	    "request_fingerprint, response_status, response_content_type, response_body, "
+	    "response_headers, completed_at) VALUES ($3, $1, 'POST', '/api/events', "
 	    "$2, 201, 'application/json', convert_to('{\"id\":\"x\",  \"n\":1}', 'UTF8'), "
-	    "'{\"Location\":\"/api/things/x\"}', now())", 2, q);
-	post("/api/auth/login", NULL, body2, with_key(key2), &r);
+	    "'{\"Location\":\"/api/things/x\"}', now())", 3, q);
+	post("/api/events", u.token, body2, with_key(key2), &r);
 	ck_assert_int_eq(r.status, 201);
 	ck_assert_str_eq(r.body, "{\"id\":\"x\",  \"n\":1}");
 	expect_header(&r, "Location", "/api/things/x");
 	expect_header(&r, "Idempotent-Replayed", "true");
 	http_resp_free(&r);
-	free(email);
+	ck_assert_int_eq(events_of(&u), 1);
+	user_free(&u);
 	free(body);
+	free(body2);
 	free(key);
 	free(key2);
 }
@@ -951,15 +1052,14 @@ END_TEST
 START_TEST(maintenance_purges_expired_state)
 {
 	struct user u = register_user("purge"), keep = register_user("keep");
-	char *e_old = unique_email("old"), *e_mid = unique_email("mid");
-	char *b_old = register_body(e_old), *b_mid = register_body(e_mid);
+	char *b_old = forgot_body("nobody-old@example.com"), *b_mid = forgot_body("nobody-mid@example.com");
 	char *k_old = unique_key("old"), *k_mid = unique_key("mid");
 	struct http_resp r;
-	post("/api/auth/register", NULL, b_old, with_key(k_old), &r);
-	ck_assert_int_eq(r.status, 201);
+	post("/api/auth/forgot-password", NULL, b_old, with_key(k_old), &r);
+	ck_assert_int_eq(r.status, 200);
 	http_resp_free(&r);
-	post("/api/auth/register", NULL, b_mid, with_key(k_mid), &r);
-	ck_assert_int_eq(r.status, 201);
+	post("/api/auth/forgot-password", NULL, b_mid, with_key(k_mid), &r);
+	ck_assert_int_eq(r.status, 200);
 	http_resp_free(&r);
 	const char *ko[] = { k_old }, *km[] = { k_mid };
 	sql("UPDATE idempotency_keys SET created_at = now() - interval '73 hours' WHERE key = $1", 1, ko);
@@ -994,19 +1094,16 @@ START_TEST(maintenance_purges_expired_state)
 	sql("DELETE FROM rate_limits WHERE key = 'test:live'", 0, NULL);
 
 	/* The purged key is free again; the younger one still guards. */
-	char *e_new = unique_email("new"), *b_new = register_body(e_new);
-	post("/api/auth/register", NULL, b_new, with_key(k_old), &r);
-	ck_assert_msg(r.status == 201, "purged key: %ld %s", r.status, r.body);
+	char *b_new = forgot_body("nobody@example.com");
+	post("/api/auth/forgot-password", NULL, b_new, with_key(k_old), &r);
+	ck_assert_msg(r.status == 200, "purged key: %ld %s", r.status, r.body);
 	expect_header(&r, "Idempotent-Replayed", NULL);
 	http_resp_free(&r);
-	post("/api/auth/register", NULL, b_new, with_key(k_mid), &r);
+	post("/api/auth/forgot-password", NULL, b_new, with_key(k_mid), &r);
 	expect_error(&r, 422, "idempotency_key_reused", NULL);
 	http_resp_free(&r);
 	user_free(&u);
 	user_free(&keep);
-	free(e_old);
-	free(e_mid);
-	free(e_new);
 	free(b_old);
 	free(b_mid);
 	free(b_new);
@@ -1232,6 +1329,7 @@ int main(void)
 	TCase *idem = tcase_create("idempotency-and-audit");
 	tcase_set_timeout(idem, 60);
 	tcase_add_test(idem, idempotency_replays_and_creates_nothing);
+	tcase_add_test(idem, idempotency_never_keeps_credentials);
 	tcase_add_test(idem, idempotency_concurrent_duplicates);
 	tcase_add_test(idem, idempotency_key_reuse_and_refusals);
 	tcase_add_test(idem, idempotency_keys_are_per_user);
