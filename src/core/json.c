@@ -2,6 +2,8 @@
 
 #include "core/json.h"
 
+#include <string.h>
+
 bool utf8_valid(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
@@ -37,6 +39,39 @@ bool utf8_valid(const char *s, size_t len)
 		p += n + 1;
 	}
 	return true;
+}
+
+/* The length of the valid UTF-8 sequence at p (at most end - p bytes), or
+ * 0 when none starts there. */
+static size_t utf8_sequence(const unsigned char *p, const unsigned char *end)
+{
+	size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 :
+	    (*p & 0xf8) == 0xf0 ? 4 : 0;
+	if (n == 0 || (size_t)(end - p) < n)
+		return 0;
+	return utf8_valid((const char *)p, n) ? n : 0;
+}
+
+char *utf8_scrub(arena_t *a, const char *s, size_t max)
+{
+	static const char replacement[] = "\xef\xbf\xbd";
+	size_t len = strlen(s);
+	/* Each input byte yields at most three output bytes. */
+	char *out = arena_alloc(a, (len < max ? len : max) * 3 + 1);
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	size_t o = 0;
+	while (p < end) {
+		size_t n = utf8_sequence(p, end);
+		const char *from = n > 0 ? (const char *)p : replacement;
+		size_t take = n > 0 ? n : 3;
+		if (o + take > max)
+			break;
+		memcpy(out + o, from, take);
+		o += take;
+		p += n > 0 ? n : 1;
+	}
+	out[o] = '\0';
+	return out;
 }
 
 /* Worker-owned: the arena cJSON allocates from, or NULL. */

@@ -13,6 +13,12 @@
 
 bool utf8_valid(const char *s, size_t len);
 
+/* A copy of s, from a, that is valid UTF-8 of at most max bytes: each
+ * byte that does not start a valid sequence becomes U+FFFD, and the cut
+ * falls between characters. For text from the outside (headers) bound for
+ * a text column or a log. */
+char *utf8_scrub(arena_t *a, const char *s, size_t max);
+
 /* Makes cJSON allocate from a, so that a request's trees cost no malloc
  * and die with its arena (cJSON_Delete then frees nothing); NULL goes back
  * to malloc. Only switch while no cJSON tree is alive. */

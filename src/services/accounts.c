@@ -94,7 +94,8 @@ static void send_or_audit(struct svc_ctx *cx, const char *user_id, const char *t
 		return;
 	cJSON *m = cJSON_CreateObject();
 	cJSON_AddStringToObject(m, "mail", kind);
-	audit_write(cx, cx->arena, NULL, user_id, "email.delivery", "failure", m);
+	if (audit_write(cx, cx->arena, NULL, user_id, "email.delivery", "failure", m) != DB_OK)
+		log_error("gala.accounts", "could not record a failed %s mail in the audit log", kind);
 }
 
 static void send_verification(struct svc_ctx *cx, const char *user_id, const char *email,
@@ -119,7 +120,13 @@ static enum gala_error audit_failure(struct svc_ctx *cx, const char *target, con
     const char *reason, enum gala_error e)
 {
 	db_rollback();
-	audit_write(cx, cx->arena, NULL, target, action, "failure", meta_reason(reason));
+	enum db_status st = audit_write(cx, cx->arena, NULL, target, action, "failure",
+	    meta_reason(reason));
+	if (st != DB_OK) {
+		/* A failure nobody can find later is not an answer to give. */
+		log_error("gala.accounts", "could not record %s (%s) in the audit log", action, reason);
+		return db_error(st);
+	}
 	return e;
 }
 

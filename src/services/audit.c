@@ -2,26 +2,14 @@
 
 #include "services/audit.h"
 
-#include <string.h>
+#include "core/json.h"
 
 enum db_status audit_write(const struct svc_ctx *cx, arena_t *a, const char *actor,
     const char *target, const char *action, const char *status, cJSON *metadata)
 {
 	char *meta = metadata != NULL ? cJSON_PrintUnformatted(metadata) : NULL;
-	const char *ua = cx ? cx->user_agent : NULL;
-	char ua_cut[513];
-	if (ua != NULL) {
-		/* Cut on a character boundary so that the column stays UTF-8. */
-		size_t n = strlen(ua);
-		if (n > 512) {
-			n = 512;
-			while (n > 0 && ((unsigned char)ua[n] & 0xc0) == 0x80)
-				n--;
-		}
-		memcpy(ua_cut, ua, n);
-		ua_cut[n] = '\0';
-		ua = ua_cut;
-	}
+	/* A header is any bytes the client sent; the column takes UTF-8. */
+	const char *ua = cx && cx->user_agent ? utf8_scrub(a, cx->user_agent, 512) : NULL;
 	const char *params[] = { actor, target, action, status,
 		cx ? cx->ip : NULL, ua, cx ? cx->request_id : NULL,
 		meta ? meta : "{}" };

@@ -164,6 +164,39 @@ static void db_exec_su(const char *sql, const char *param)
 	PQfinish(c);
 }
 
+static long login_as_agent(const char *email, const char *password, const char *agent)
+{
+	char body[512], ua[128];
+	snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"%s\"}", email, password);
+	snprintf(ua, sizeof ua, "User-Agent: %s", agent);
+	const char *h[] = { "Content-Type: application/json", ua, NULL };
+	struct http_resp r;
+	ck_assert_int_eq(http_do("POST", "/api/auth/login", h, body, &r), 0);
+	long st = r.status;
+	http_resp_free(&r);
+	return st;
+}
+
+/* A User-Agent that is not UTF-8 reaches the audit log scrubbed: the login
+ * works and the failed one is recorded. */
+START_TEST(user_agent_that_is_not_utf8)
+{
+	struct user u = register_user("agent", NULL);
+	ck_assert_int_eq(login_as_agent(u.email, PW, "bot/1.0 \xff\xfe\xc3("), 200);
+	ck_assert_int_eq(audit_rows("auth.login", "success", u.id), 1);
+	ck_assert_int_eq(login_as_agent(u.email, "wrong-password-9", "bot/1.0 \xff\xfe"), 401);
+	ck_assert_int_eq(audit_rows("auth.login", "failure", u.id), 1);
+	PGconn *c = test_db_superuser();
+	const char *p[] = { u.id };
+	char *ua = test_db_value(c, "SELECT user_agent FROM audit_logs WHERE target_user_id = $1 "
+	    "AND action = 'auth.login' AND status = 'failure'", 1, p);
+	PQfinish(c);
+	ck_assert_str_eq(ua, "bot/1.0 \xef\xbf\xbd\xef\xbf\xbd");
+	free(ua);
+	user_free(&u);
+}
+END_TEST
+
 START_TEST(register_verify_login_me_logout)
 {
 	struct user u = register_user("flow", NULL);
@@ -885,6 +918,7 @@ int main(void)
 	TCase *tc = tcase_create("auth");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, register_verify_login_me_logout);
+	tcase_add_test(tc, user_agent_that_is_not_utf8);
 	tcase_add_test(tc, register_validation);
 	tcase_add_test(tc, login_failures_look_alike);
 	tcase_add_test(tc, otp_lockout_expiry_and_resend);

@@ -246,6 +246,23 @@ START_TEST(utf8_validation)
 }
 END_TEST
 
+START_TEST(utf8_scrub_keeps_text_and_replaces_the_rest)
+{
+	arena_t *a = arena_new(1024);
+	ck_assert_str_eq(utf8_scrub(a, "curl/8.0 h\xc3\xa9", 512), "curl/8.0 h\xc3\xa9");
+	ck_assert_str_eq(utf8_scrub(a, "a\xff\xfe" "b", 512), "a\xef\xbf\xbd\xef\xbf\xbd" "b");
+	ck_assert_str_eq(utf8_scrub(a, "\xc3(", 512), "\xef\xbf\xbd(");     /* cut sequence */
+	ck_assert_str_eq(utf8_scrub(a, "\xed\xa0\x80", 512),                /* surrogate */
+	    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+	/* The cut falls between characters. */
+	ck_assert_str_eq(utf8_scrub(a, "ab\xc3\xa9", 3), "ab");
+	char *s = utf8_scrub(a, "\xff\xff\xff\xff", 7);
+	ck_assert_str_eq(s, "\xef\xbf\xbd\xef\xbf\xbd");
+	ck_assert(utf8_valid(s, strlen(s)));
+	arena_free(a);
+}
+END_TEST
+
 START_TEST(request_id_rules)
 {
 	struct request req;
@@ -819,6 +836,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, pipeline_404_405_envelope);
 	tcase_add_test(tc, pipeline_body_checks);
 	tcase_add_test(tc, utf8_validation);
+	tcase_add_test(tc, utf8_scrub_keeps_text_and_replaces_the_rest);
 	tcase_add_test(tc, request_id_rules);
 	tcase_add_test(tc, query_and_headers);
 	tcase_add_test(tc, client_ip_ignores_untrusted_forwarded_for);
