@@ -37,8 +37,10 @@ const struct route api_routes[] = {
 	  ROUTE_IDEMPOTENT, 0 },
 
 	/* Marketplace (api/providers.c, api/events.c, api/bookings.c, api/payments.c) */
+	/* A verified email before a profile or a Stripe account: whoever
+	 * registers someone else's address must not route its payouts. */
 	{ "POST", "/api/providers", api_providers_create, AUTH_REQUIRED, ROLE_BIT_PROVIDER,
-	  RATE_WRITE, ROUTE_IDEMPOTENT, 0 },
+	  RATE_WRITE, ROUTE_IDEMPOTENT | ROUTE_VERIFIED, 0 },
 	{ "GET", "/api/providers", api_providers_list, AUTH_REQUIRED, 0, RATE_NONE, 0, 0 },
 	{ "GET", "/api/providers/{id}", api_providers_get, AUTH_REQUIRED, 0, RATE_NONE, 0, 0 },
 	{ "PATCH", "/api/providers/{id}", api_providers_update, AUTH_REQUIRED, 0, RATE_WRITE, 0, 0 },
@@ -77,7 +79,7 @@ const struct route api_routes[] = {
 	{ "POST", "/api/event-services/{id}/refund", api_event_services_refund, AUTH_REQUIRED, 0,
 	  RATE_WRITE, ROUTE_IDEMPOTENT, 0 },
 	{ "POST", "/api/providers/{id}/stripe-onboarding", api_providers_stripe_onboarding,
-	  AUTH_REQUIRED, 0, RATE_WRITE, ROUTE_IDEMPOTENT, 0 },
+	  AUTH_REQUIRED, 0, RATE_WRITE, ROUTE_IDEMPOTENT | ROUTE_VERIFIED, 0 },
 	{ "POST", "/api/webhooks/stripe", api_webhooks_stripe, AUTH_NONE, 0, RATE_NONE,
 	  ROUTE_RAW_BODY, WEBHOOK_MAX_BODY_BYTES },
 

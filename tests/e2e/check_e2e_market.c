@@ -217,6 +217,20 @@ START_TEST(roles_and_verification)
 	free(event);
 	free(provider);
 
+	/* A provider profile and its Stripe account wait for a verified
+	 * address: whoever registered someone else's cannot route payouts. */
+	struct fx_user unverified_prov;
+	fx_user(&unverified_prov, "provider", false);
+	fx_expect_error(403, "email_not_verified", NULL, "POST", "/api/providers", &unverified_prov,
+	    "{\"business_name\":\"B\",\"category\":\"music\",\"city\":\"X\"}");
+	/* A profile made before the rule cannot be onboarded either. */
+	fx_sql("INSERT INTO service_providers (user_id, business_name, category, city) "
+	    "VALUES ($1, 'Early', 'music', 'X')", unverified_prov.id, NULL, NULL);
+	char *early = fx_provider_of(&unverified_prov);
+	fx_expect_error(403, "email_not_verified", NULL, "POST",
+	    path_of("/api/providers/%s/stripe-onboarding", early), &unverified_prov, NULL);
+	free(early);
+
 	/* A revoked token: the session check travels with the create's
 	 * INSERT and the limiter's count, and its failure keeps both from
 	 * happening. */
