@@ -42,7 +42,7 @@ static void arena_oom(size_t size)
 	int n = snprintf(msg, sizeof msg,
 	    "{\"level\":\"critical\",\"logger\":\"gala.arena\","
 	    "\"message\":\"out of memory\",\"bytes\":%zu}\n", size);
-	if (n > 0 && write(STDERR_FILENO, msg, (size_t)n) < 0)
+	if (n > 0 && (size_t)n < sizeof msg && write(STDERR_FILENO, msg, (size_t)n) < 0)
 		_exit(70);
 	_exit(70);
 }

@@ -57,11 +57,22 @@ static int issue_session(const char *user_id, const char *role, long long token_
 	return jwt_sign(&c, gala_config->secret_key, out->token, sizeof out->token);
 }
 
-static void otp_hash(const char *user_id, const char *code, char out[65])
+/* A code as Gala makes them: exactly six ASCII digits. */
+static bool otp_well_formed(const char *code)
 {
-	char msg[128];
+	return strlen(code) == 6 && strspn(code, "0123456789") == 6;
+}
+
+/* The keyed hash of a code for user_id: 0, or -1 when they do not fit
+ * (a user id is a UUID and a code six digits: 47 bytes). */
+static int otp_hash(const char *user_id, const char *code, char out[65])
+{
+	char msg[64];
 	int n = snprintf(msg, sizeof msg, "otp:%s:%s", user_id, code);
+	if (n < 0 || (size_t)n >= sizeof msg)
+		return -1;
 	crypto_hmac_sha256_hex(gala_config->secret_key, msg, (size_t)n, out);
+	return 0;
 }
 
 static void new_otp(char code[7])
@@ -73,7 +84,8 @@ static void new_otp(char code[7])
 static enum db_status store_otp(arena_t *a, const char *user_id, const char *code)
 {
 	char hash[65], ttl[16];
-	otp_hash(user_id, code, hash);
+	if (otp_hash(user_id, code, hash) != 0)
+		return DB_ERROR;
 	snprintf(ttl, sizeof ttl, "%d", OTP_TTL_SECONDS);
 	const char *p[] = { user_id, hash, ttl };
 	PGresult *res;
@@ -215,6 +227,8 @@ enum gala_error accounts_login(struct svc_ctx *cx, const char *email, const char
 
 enum gala_error accounts_verify_email(struct svc_ctx *cx, const char *email, const char *otp)
 {
+	if (!otp_well_formed(otp))
+		return GE_INVALID_OTP;
 	arena_t *a = cx->arena;
 	const char *p[] = { email };
 	PGresult *res;
@@ -245,7 +259,8 @@ enum gala_error accounts_verify_email(struct svc_ctx *cx, const char *email, con
 	if (db_bool(res, 0, VE_EXPIRED))
 		return audit_failure(cx, user_id, "auth.verify_email", "expired", GE_OTP_EXPIRED);
 	char hash[65];
-	otp_hash(user_id, otp, hash);
+	if (otp_hash(user_id, otp, hash) != 0)
+		return db_fail(GE_INTERNAL);
 	if (!crypto_str_equal(hash, db_value(res, 0, VE_CODE_HASH))) {
 		const char *q[] = { user_id };
 		PGresult *r2;

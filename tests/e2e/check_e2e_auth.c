@@ -197,6 +197,33 @@ START_TEST(user_agent_that_is_not_utf8)
 }
 END_TEST
 
+/* A code is six ASCII digits before anything reads it. 32 four-byte
+ * characters once made the keyed hash read past its buffer (the
+ * AddressSanitizer pass of the suite saw the worker die: 502). */
+START_TEST(otp_must_be_six_digits)
+{
+	struct user u = register_user("sixdigits", NULL);
+	char otp[32 * 4 + 1] = "";
+	for (int i = 0; i < 32; i++)
+		strcat(otp, "\xf0\x9f\x8e\x89");
+	const char *bad[] = { otp, "12345", "1234567", "12 345", "\xd9\xa1\xd9\xa2\xd9\xa3\xd9\xa4\xd9\xa5\xd9\xa6" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct http_resp r;
+		verify(u.email, bad[i], &r);
+		expect_error(&r, 400, "invalid_otp", NULL);
+		http_resp_free(&r);
+	}
+	/* None of them cost a try: the right code still works. */
+	char *mail = last_mail(u.email), *code = mail_code(mail);
+	struct http_resp r;
+	ck_assert_int_eq(verify(u.email, code, &r), 200);
+	http_resp_free(&r);
+	free(code);
+	free(mail);
+	user_free(&u);
+}
+END_TEST
+
 START_TEST(register_verify_login_me_logout)
 {
 	struct user u = register_user("flow", NULL);
@@ -919,6 +946,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, register_verify_login_me_logout);
 	tcase_add_test(tc, user_agent_that_is_not_utf8);
+	tcase_add_test(tc, otp_must_be_six_digits);
 	tcase_add_test(tc, register_validation);
 	tcase_add_test(tc, login_failures_look_alike);
 	tcase_add_test(tc, otp_lockout_expiry_and_resend);
