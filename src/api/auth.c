@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/handlers.h"
+#include "api/market.h"
 #include "core/config.h"
 #include "core/password.h"
 #include "http/auth.h"
@@ -174,6 +175,26 @@ void api_auth_reset_password(struct request *req)
 	cJSON_AddStringToObject(o, "message", "Your password has been changed. "
 	    "Sign in with the new password.");
 	response_json(req, 200, o);
+}
+
+void api_auth_change_password(struct request *req)
+{
+	static const char *const fields[] = { "current_password", "new_password", NULL };
+	struct validator v;
+	v_init(&v, req);
+	v_only(&v, fields);
+	const char *current = v_string(&v, "current_password", true, 1, 4096, false);
+	const char *password = v_new_password(&v, "new_password");
+	if (v.failed)
+		return;
+	struct issued_session s = { 0 };
+	struct refusal why = { 0 };
+	enum gala_error e = accounts_change_password(&req->cx, current, password, &s, &why);
+	if (e != GE_OK) {
+		market_respond_error(req, e, &why);
+		return;
+	}
+	respond_session(req, 200, &s);
 }
 
 void api_auth_me(struct request *req)

@@ -15,6 +15,7 @@ void api_auth_verify_email(struct request *req);
 void api_auth_resend_verification(struct request *req);
 void api_auth_forgot_password(struct request *req);
 void api_auth_reset_password(struct request *req);
+void api_auth_change_password(struct request *req);
 void api_auth_me(struct request *req);
 void api_auth_logout(struct request *req);
 void api_auth_logout_all(struct request *req);

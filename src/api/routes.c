@@ -21,6 +21,8 @@ const struct route api_routes[] = {
 	  ROUTE_IDEMPOTENT, 0 },
 	{ "POST", "/api/auth/reset-password", api_auth_reset_password, AUTH_NONE, 0, RATE_AUTH,
 	  0, 0 },
+	{ "POST", "/api/auth/change-password", api_auth_change_password, AUTH_REQUIRED, 0,
+	  RATE_AUTH, 0, 0 },
 	{ "GET", "/api/auth/me", api_auth_me, AUTH_REQUIRED, 0, RATE_NONE, 0, 0 },
 	{ "POST", "/api/auth/logout", api_auth_logout, AUTH_REQUIRED, 0, RATE_WRITE, ROUTE_IDEMPOTENT, 0 },
 	{ "POST", "/api/auth/logout-all", api_auth_logout_all, AUTH_REQUIRED, 0, RATE_WRITE,

@@ -63,6 +63,8 @@ static const struct {
 		"request bodies must be sent as Content-Type: application/json" },
 	[GE_VALIDATION] = { "validation_failed",
 		"the request is invalid" },
+	[GE_INVALID_CURRENT_PASSWORD] = { "invalid_current_password",
+		"the current password is not correct" },
 	[GE_IDEMPOTENCY_KEY_REUSED] = { "idempotency_key_reused",
 		"this Idempotency-Key was used with a different request" },
 	[GE_RATE_LIMITED] = { "rate_limited",

@@ -36,6 +36,7 @@ static const struct {
 	[GE_PAYLOAD_TOO_LARGE] = { 413, "invalid_request_error" },
 	[GE_UNSUPPORTED_MEDIA_TYPE] = { 415, "invalid_request_error" },
 	[GE_VALIDATION] = { 422, "invalid_request_error" },
+	[GE_INVALID_CURRENT_PASSWORD] = { 422, "invalid_request_error" },
 	[GE_IDEMPOTENCY_KEY_REUSED] = { 422, "invalid_request_error" },
 	[GE_RATE_LIMITED] = { 429, "rate_limit_error" },
 	[GE_INTERNAL] = { 500, "api_error" },

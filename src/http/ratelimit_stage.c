@@ -53,8 +53,9 @@ static char *target_email(struct request *req)
 	return out;
 }
 
-/* The checks of the route's rule, in the order they run: the per-email
- * policy first, so that when it refuses the IP's quota is not touched. */
+/* The checks of the route's rule, in the order they run: the per-email or
+ * per-user policy first, so that when it refuses the IP's quota is not
+ * touched. */
 static size_t route_checks(struct request *req, struct ratelimit_check *c)
 {
 	const struct config *cfg = gala_config;
@@ -73,6 +74,9 @@ static size_t route_checks(struct request *req, struct ratelimit_check *c)
 		c[n++] = (struct ratelimit_check){ arena_printf(req->arena, "auth-email:%s", hash),
 			RL_AUTH_EMAIL, auth };
 	}
+	if (req->route->rate == RATE_AUTH && req->cx.caller != NULL)
+		c[n++] = (struct ratelimit_check){ arena_printf(req->arena, "auth-user:%s",
+			req->cx.caller->id), RL_AUTH_USER, auth };
 	switch (req->route->rate) {
 	case RATE_NONE:
 		break;

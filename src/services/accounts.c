@@ -413,6 +413,47 @@ enum gala_error accounts_reset_password(struct svc_ctx *cx, const char *token,
 	return GE_OK;
 }
 
+enum gala_error accounts_change_password(struct svc_ctx *cx, const char *current,
+    const char *new_password, struct issued_session *out, struct refusal *why)
+{
+	arena_t *a = cx->arena;
+	const char *user_id = cx->caller->id;
+	const char *p[] = { user_id };
+	PGresult *res;
+	enum db_status st = db_exec(a, &res, "SELECT password_hash FROM users WHERE id = $1", 1, p);
+	if (st != DB_OK)
+		return db_error(st);
+	if (PQntuples(res) != 1 || !password_verify(current, db_value(res, 0, 0))) {
+		why->param = "current_password";
+		return audit_failure(cx, user_id, "auth.change_password", "wrong_password",
+		    GE_INVALID_CURRENT_PASSWORD);
+	}
+	char pwhash[PASSWORD_HASH_MAX];
+	if (password_hash(new_password, pwhash) != 0)
+		return GE_INTERNAL;
+	/* The new version voids every token issued before, this request's
+	 * included: the answer carries its successor. */
+	const char *q[] = { user_id, pwhash };
+	if ((st = db_begin(a)) != DB_OK ||
+	    (st = db_exec(a, &res, "UPDATE users SET password_hash = $2, "
+		"token_version = token_version + 1, updated_at = now() WHERE id = $1 "
+		"RETURNING " USER_COLUMNS ", token_version", 2, q)) != DB_OK ||
+	    (st = audit_write(cx, a, user_id, user_id, "auth.change_password", "success",
+		NULL)) != DB_OK ||
+	    (st = db_commit(a)) != DB_OK)
+		return db_fail(db_error(st));
+	if (issue_session(user_id, db_value(res, 0, US_ROLE), db_int(res, 0, US_TOKEN_VERSION),
+	    out) != 0)
+		return GE_INTERNAL;
+	out->user = user_json(res, 0);
+	send_or_audit(cx, user_id, db_value(res, 0, US_EMAIL), "password_changed",
+	    "Your Gala password was changed",
+	    "Hello,\n\nthe password of your Gala account was just changed, and every other "
+	    "session that was signed in has been signed out.\n\n"
+	    "If this was not you, reset your password at once and contact support.\n");
+	return GE_OK;
+}
+
 enum gala_error accounts_logout(struct svc_ctx *cx)
 {
 	arena_t *a = cx->arena;

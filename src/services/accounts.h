@@ -37,6 +37,11 @@ enum gala_error accounts_resend_verification(struct svc_ctx *cx, const char *ema
 enum gala_error accounts_forgot_password(struct svc_ctx *cx, const char *email);
 enum gala_error accounts_reset_password(struct svc_ctx *cx, const char *token,
     const char *new_password);
+/* POST /api/auth/change-password: the caller's password, checked, is
+ * replaced; every session issued before ends and *out is a fresh one.
+ * GE_INVALID_CURRENT_PASSWORD (why->param) for a wrong current password. */
+enum gala_error accounts_change_password(struct svc_ctx *cx, const char *current,
+    const char *new_password, struct issued_session *out, struct refusal *why);
 enum gala_error accounts_logout(struct svc_ctx *cx);
 enum gala_error accounts_logout_all(struct svc_ctx *cx);
 

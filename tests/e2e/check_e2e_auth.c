@@ -224,6 +224,65 @@ START_TEST(otp_must_be_six_digits)
 }
 END_TEST
 
+static long change_password(const char *token, const char *current, const char *next,
+    struct http_resp *r)
+{
+	char body[512];
+	snprintf(body, sizeof body, "{\"current_password\":\"%s\",\"new_password\":\"%s\"}", current,
+	    next);
+	ck_assert_int_eq(http_json("POST", "/api/auth/change-password", token, body, r), 0);
+	return r->status;
+}
+
+START_TEST(change_password_ends_the_other_sessions)
+{
+	struct user u = register_user("change", NULL);
+	char *other = NULL;
+	ck_assert_int_eq(login(u.email, PW, &other), 200);
+	int mails = mail_count();
+	struct http_resp r;
+	/* A wrong current password changes nothing and is audited. */
+	change_password(u.token, "not-the-password-1", PW2, &r);
+	expect_error(&r, 422, "invalid_current_password", "current_password");
+	char *policy = http_header(&r, "RateLimit-Policy");
+	ck_assert_msg(policy != NULL && strstr(policy, "\"auth-user\"") != NULL &&
+	    strstr(policy, "\"auth\"") != NULL, "RateLimit-Policy: %s", policy ? policy : "(none)");
+	free(policy);
+	http_resp_free(&r);
+	ck_assert_int_eq(audit_rows("auth.change_password", "failure", u.id), 1);
+	ck_assert_int_eq(me_status(u.token), 200);
+	/* The new one follows the register rules. */
+	change_password(u.token, PW, "short", &r);
+	expect_error(&r, 422, "validation_failed", "new_password");
+	http_resp_free(&r);
+	change_password(u.token, PW, PW2, &r);
+	ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+	char *fresh = strdup(jpath(r.json, "access_token", NULL)->valuestring);
+	ck_assert_str_eq(jpath(r.json, "user", "id")->valuestring, u.id);
+	char *cookie = http_header(&r, "Set-Cookie");
+	ck_assert_msg(cookie != NULL && strstr(cookie, fresh) != NULL, "Set-Cookie: %s", cookie);
+	free(cookie);
+	http_resp_free(&r);
+	/* Every session before it ends; the fresh one works. */
+	ck_assert_int_eq(me_status(u.token), 401);
+	ck_assert_int_eq(me_status(other), 401);
+	ck_assert_int_eq(me_status(fresh), 200);
+	ck_assert_int_eq(login(u.email, PW, NULL), 401);
+	ck_assert_int_eq(login(u.email, PW2, NULL), 200);
+	ck_assert_int_eq(audit_rows("auth.change_password", "success", u.id), 1);
+	/* The owner of the address hears of it. */
+	for (int i = 0; i < 50 && mail_count() == mails; i++)
+		usleep(100000);
+	char *mail = last_mail(u.email);
+	ck_assert_msg(strstr(mail, "password of your Gala account was just changed") != NULL,
+	    "mail: %s", mail);
+	free(mail);
+	free(fresh);
+	free(other);
+	user_free(&u);
+}
+END_TEST
+
 START_TEST(register_verify_login_me_logout)
 {
 	struct user u = register_user("flow", NULL);
@@ -947,6 +1006,7 @@ int main(void)
 	tcase_add_test(tc, register_verify_login_me_logout);
 	tcase_add_test(tc, user_agent_that_is_not_utf8);
 	tcase_add_test(tc, otp_must_be_six_digits);
+	tcase_add_test(tc, change_password_ends_the_other_sessions);
 	tcase_add_test(tc, register_validation);
 	tcase_add_test(tc, login_failures_look_alike);
 	tcase_add_test(tc, otp_lockout_expiry_and_resend);
