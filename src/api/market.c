@@ -10,7 +10,11 @@ void market_respond_error(struct request *req, enum gala_error e, const struct r
 {
 	const char *param = why ? why->param : NULL;
 	const char *message = why ? why->message : NULL;
-	if (message != NULL)
+	if (why != NULL && why->available_at != NULL) {
+		cJSON *extra = cJSON_CreateObject();
+		cJSON_AddStringToObject(extra, "available_at", why->available_at);
+		http_respond_error_extra(req, e, param, message, extra);
+	} else if (message != NULL)
 		http_respond_error(req, e, param, "%s", message);
 	else
 		http_respond_error(req, e, param, NULL);

@@ -71,6 +71,8 @@ static const struct setting settings[] = {
 	  "comma-separated price ids users may subscribe to" },
 	{ "PLATFORM_FEE_BPS", SET_INT, OFF(platform_fee_bps), "1000", 0, 10000,
 	  "platform fee in basis points of a booking (1000 = 10%)" },
+	{ "PAYOUT_HOLD_HOURS", SET_INT, OFF(payout_hold_hours), "0", 0, 8760,
+	  "a payout waits until the event's end plus this many hours" },
 	{ "FRONTEND_URL", SET_STRING, OFF(frontend_url), "http://localhost:3000", 0, 0,
 	  "origin of the web front end: CSRF Origin check and links in mails" },
 	{ "WORKERS", SET_INT, OFF(workers), NULL, 1, 512,

@@ -33,6 +33,7 @@ struct config {
 	char *stripe_api_base;
 	char *stripe_price_ids;
 	int platform_fee_bps;
+	int payout_hold_hours;
 	char *frontend_url;
 	int workers;
 	int request_timeout_seconds;

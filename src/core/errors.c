@@ -57,6 +57,8 @@ static const struct {
 		"the provider has not finished Stripe onboarding" },
 	[GE_PAYOUT_IN_PROGRESS] = { "payout_in_progress",
 		"a payout for this booking is in progress" },
+	[GE_PAYOUT_ON_HOLD] = { "payout_on_hold",
+		"the payout is on hold until the event is over" },
 	[GE_PAYLOAD_TOO_LARGE] = { "payload_too_large",
 		"the request body is too large" },
 	[GE_UNSUPPORTED_MEDIA_TYPE] = { "unsupported_media_type",

@@ -36,6 +36,7 @@ enum gala_error {
 	GE_IDEMPOTENCY_KEY_IN_USE,
 	GE_ONBOARDING_REQUIRED,
 	GE_PAYOUT_IN_PROGRESS,
+	GE_PAYOUT_ON_HOLD,
 	/* 413, 415, 422, 429 */
 	GE_PAYLOAD_TOO_LARGE,
 	GE_UNSUPPORTED_MEDIA_TYPE,
@@ -63,6 +64,7 @@ const char *gala_error_message(enum gala_error e);
 struct refusal {
 	const char *param;
 	const char *message;
+	const char *available_at;   /* RFC 3339: when a hold ends (payout_on_hold) */
 };
 
 #endif

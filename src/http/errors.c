@@ -33,6 +33,7 @@ static const struct {
 	[GE_IDEMPOTENCY_KEY_IN_USE] = { 409, "conflict" },
 	[GE_ONBOARDING_REQUIRED] = { 409, "conflict" },
 	[GE_PAYOUT_IN_PROGRESS] = { 409, "conflict" },
+	[GE_PAYOUT_ON_HOLD] = { 409, "conflict" },
 	[GE_PAYLOAD_TOO_LARGE] = { 413, "invalid_request_error" },
 	[GE_UNSUPPORTED_MEDIA_TYPE] = { 415, "invalid_request_error" },
 	[GE_VALIDATION] = { 422, "invalid_request_error" },

@@ -35,7 +35,8 @@ bool idempotency_should_store(int status, enum gala_error error)
 	case 403:
 		return error != GE_CSRF_FAILED && error != GE_EMAIL_NOT_VERIFIED;
 	case 409:
-		return error != GE_PAYOUT_IN_PROGRESS && error != GE_IDEMPOTENCY_KEY_IN_USE;
+		return error != GE_PAYOUT_IN_PROGRESS && error != GE_PAYOUT_ON_HOLD &&
+		    error != GE_IDEMPOTENCY_KEY_IN_USE;
 	case 502:
 		return error == GE_STRIPE_ERROR;
 	default:

@@ -8,6 +8,7 @@
 
 #include "clients/stripe.h"
 #include "services/audit.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "db/db.h"
 #include "services/session.h"
@@ -284,6 +285,30 @@ static enum gala_error claim(arena_t *a, const char *payout_id)
 }
 
 /* Phase 1 of a new payout: the row, committed by the caller. */
+/* A payout waits until the event is over (ends_at, else starts_at) plus
+ * PAYOUT_HOLD_HOURS: the customer's time to dispute what was delivered.
+ * GE_PAYOUT_ON_HOLD with why->available_at until then. */
+static enum gala_error hold_check(arena_t *a, const struct booking *b, struct refusal *why)
+{
+	char hours[16];
+	snprintf(hours, sizeof hours, "%d", gala_config->payout_hold_hours);
+	const char *p[] = { b->event_id, hours };
+	enum { HOLD_UNTIL, HOLD_ON };
+	PGresult *res;
+	enum db_status st = db_exec(a, &res, "SELECT " SQL_TS("h.until") ", h.until > now() FROM "
+	    "(SELECT coalesce(ends_at, starts_at) + make_interval(hours => $2::int) AS until "
+	    "FROM events WHERE id = $1) h", 2, p);
+	if (st != DB_OK)
+		return db_error(st);
+	if (PQntuples(res) != 1 || !db_bool(res, 0, HOLD_ON))
+		return GE_OK;
+	char t[DB_TIME_LEN];
+	why->available_at = arena_strdup(a, db_time(res, 0, HOLD_UNTIL, t));
+	why->message = arena_printf(a, "the payout is on hold until %s (the event's end plus "
+	    "%d hours)", why->available_at, gala_config->payout_hold_hours);
+	return GE_PAYOUT_ON_HOLD;
+}
+
 static enum gala_error start_payout(arena_t *a, const struct booking *b,
     const struct money_row *ch, struct money_row *po, struct refusal *why)
 {
@@ -300,6 +325,9 @@ static enum gala_error start_payout(arena_t *a, const struct booking *b,
 		    "(POST /api/providers/{id}/stripe-onboarding); no payout was attempted";
 		return GE_ONBOARDING_REQUIRED;
 	}
+	enum gala_error e = hold_check(a, b, why);
+	if (e != GE_OK)
+		return e;
 	const char *p[] = { b->id };
 	PGresult *res;
 	enum db_status st = db_exec(a, &res,

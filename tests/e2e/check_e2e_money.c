@@ -203,7 +203,18 @@ static void pay(struct deal *d)
 	assert_payment(d->id, "customer_payment", "succeeded");
 }
 
-/* A booking of 100.00 (fee 10.00) up to the state asked for. */
+/* Moves the event's times to ago_hours before now (negative: ahead), for
+ * the payout hold: a release waits for the event's end. */
+static void event_ends(const struct deal *d, int ago_hours)
+{
+	char h[16];
+	snprintf(h, sizeof h, "%d", ago_hours);
+	fx_sql("UPDATE events SET starts_at = now() - make_interval(hours => $2::int + 5), "
+	    "ends_at = now() - make_interval(hours => $2::int) WHERE id = $1", d->event_id, h, NULL);
+}
+
+/* A booking of 100.00 (fee 10.00) up to the state asked for, of an event
+ * that ended a day ago. */
 static void deal(struct deal *d, bool onboarded, bool paid, bool completed)
 {
 	memset(d, 0, sizeof *d);
@@ -222,6 +233,7 @@ static void deal(struct deal *d, bool onboarded, bool paid, bool completed)
 	if (completed)
 		cJSON_Delete(fx_expect(200, "POST", path_of("/api/event-services/%s/complete", d->id),
 		    &d->owner, NULL));
+	event_ends(d, 24);
 }
 
 static void setup(void)
@@ -448,6 +460,53 @@ START_TEST(release_before_completion_or_onboarding)
 	ck_assert_int_eq(fake_requests("POST", key), 0);
 	assert_status(d.id, "completed");
 	assert_payment(d.id, "service_payment", NULL);
+	deal_free(&d);
+}
+END_TEST
+
+/* A payout waits for the event's end plus PAYOUT_HOLD_HOURS: 409
+ * payout_on_hold naming when, nothing asked of Stripe; a refund is never
+ * held. */
+START_TEST(release_waits_for_the_event_and_the_hold)
+{
+	struct deal d;
+	deal(&d, true, true, true);
+	event_ends(&d, -2);
+	long status;
+	cJSON *r = fx_call("POST", path_of("/api/event-services/%s/release", d.id), &d.owner, NULL,
+	    &status);
+	ck_assert_int_eq(status, 409);
+	const cJSON *err = cJSON_GetObjectItem(r, "error");
+	ck_assert_str_eq(fx_str(err, "code"), "payout_on_hold");
+	char *until = db_value1("SELECT to_char(ends_at AT TIME ZONE 'UTC', "
+	    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM events WHERE id = $1", d.event_id);
+	ck_assert_str_eq(fx_str(err, "available_at"), until);
+	free(until);
+	cJSON_Delete(r);
+	char key[128];
+	snprintf(key, sizeof key, "release_payment:%s", d.id);
+	ck_assert_int_eq(fake_requests("POST", key), 0);
+	assert_status(d.id, "completed");
+	assert_payment(d.id, "service_payment", NULL);
+
+	/* Over a day ago, but the hold is two: still held, until end + 48 h. */
+	ck_assert_int_eq(stack_ctl("gala-start PAYOUT_HOLD_HOURS=48"), 0);
+	event_ends(&d, 24);
+	r = fx_call("POST", path_of("/api/event-services/%s/release", d.id), &d.admin, NULL,
+	    &status);
+	ck_assert_int_eq(status, 409);
+	err = cJSON_GetObjectItem(r, "error");
+	ck_assert_str_eq(fx_str(err, "code"), "payout_on_hold");
+	until = db_value1("SELECT to_char((ends_at + interval '48 hours') AT TIME ZONE 'UTC', "
+	    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM events WHERE id = $1", d.event_id);
+	ck_assert_str_eq(fx_str(err, "available_at"), until);
+	free(until);
+	cJSON_Delete(r);
+	/* A refund is not held. */
+	cJSON_Delete(fx_expect(200, "POST", path_of("/api/event-services/%s/refund", d.id), &d.admin,
+	    NULL));
+	assert_status(d.id, "refunded");
+	ck_assert_int_eq(stack_ctl("gala-start"), 0);
 	deal_free(&d);
 }
 END_TEST
@@ -1155,6 +1214,7 @@ int main(void)
 	tcase_set_timeout(release, 90);
 	tcase_add_test(release, release_transfers_to_connected_account);
 	tcase_add_test(release, release_before_completion_or_onboarding);
+	tcase_add_test(release, release_waits_for_the_event_and_the_hold);
 	tcase_add_test(release, fifty_concurrent_releases_one_transfer);
 	tcase_add_test(release, stripe_refusal_rolls_the_payout_back);
 	tcase_add_test(release, stripe_timeout_then_retry_completes);
