@@ -20,7 +20,7 @@ static void respond_failure(struct request *req, enum gala_error e)
 static void set_session_cookie(struct request *req, const char *token, long max_age)
 {
 	response_header(req, "Set-Cookie", arena_printf(req->arena,
-	    "gala_session=%s; Path=/api; Max-Age=%ld; HttpOnly; Secure; SameSite=Lax",
+	    SESSION_COOKIE "=%s; Path=/; Max-Age=%ld; HttpOnly; Secure; SameSite=Lax",
 	    token, max_age));
 }
 
@@ -212,7 +212,7 @@ void api_auth_me(struct request *req)
 static void clear_cookie(struct request *req)
 {
 	response_header(req, "Set-Cookie",
-	    "gala_session=; Path=/api; Max-Age=0; HttpOnly; Secure; SameSite=Lax");
+	    SESSION_COOKIE "=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax");
 }
 
 void api_auth_logout(struct request *req)

@@ -19,11 +19,11 @@ static bool method_is_safe(const char *m)
 }
 
 bool csrf_allows(const char *method, const char *origin, const char *frontend_url,
-    const char *header_token, const char *claim_token)
+    const char *header_token, const char *claim_token, bool from_cookie)
 {
-	if (method_is_safe(method) || origin == NULL)
+	if (method_is_safe(method) || (origin == NULL && !from_cookie))
 		return true;
-	if (strcmp(origin, frontend_url) != 0)
+	if (origin != NULL && strcmp(origin, frontend_url) != 0)
 		return false;
 	if (header_token == NULL || claim_token == NULL || *claim_token == '\0')
 		return false;
@@ -58,7 +58,7 @@ static const char *request_token(struct request *req, bool *from_cookie, bool *m
 			t++;
 		return t;
 	}
-	const char *c = request_cookie(req, "gala_session");
+	const char *c = request_cookie(req, SESSION_COOKIE);
 	if (c != NULL && *c != '\0') {
 		*from_cookie = true;
 		return c;
@@ -156,7 +156,8 @@ int auth_stage(struct request *req, enum auth_mode mode)
 		return -1;
 	}
 	if (!csrf_allows(req->method, request_header(req, "Origin"), gala_config->frontend_url,
-		request_header(req, "X-CSRF-Token"), req->cx.caller->claims.csrf)) {
+		request_header(req, "X-CSRF-Token"), req->cx.caller->claims.csrf,
+		req->cx.caller->from_cookie)) {
 		http_respond_error(req, GE_CSRF_FAILED, NULL,
 		    "CSRF check failed: send X-CSRF-Token from the login response");
 		return -1;

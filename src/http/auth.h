@@ -1,5 +1,5 @@
 /* Authentication, roles and CSRF for the pipeline. The token comes from
- * "Authorization: Bearer" or the gala_session cookie. Its signature, expiry,
+ * "Authorization: Bearer" or the session cookie. Its signature, expiry,
  * role and CSRF claim are checked at once; the session check in Postgres
  * (services/session.h) is deferred so that it travels with the route's
  * first statement in one round trip, and aborts that statement when it
@@ -12,6 +12,10 @@
 
 #include "http/request.h"
 #include "services/session.h"
+
+/* The session cookie. __Host-: only this host over HTTPS may set it, with
+ * Path=/ and no Domain, so a sibling subdomain cannot plant one. */
+#define SESSION_COOKIE "__Host-gala_session"
 
 /* Deferred: the check goes with the next statement; eager: it runs now
  * and the role is taken from the account (after a role change). */
@@ -35,8 +39,11 @@ enum auth_outcome auth_settle(struct request *req);
 
 /* --- For the unit tests. --- */
 
-/* The CSRF decision of API.md: true to allow. */
+/* The CSRF decision: true to allow. A safe method passes. An unsafe one
+ * with an Origin needs that Origin to be FRONTEND_URL and X-CSRF-Token to
+ * match the token's claim; without an Origin, a bearer token passes (a
+ * server-to-server client) but a cookie session still needs the token. */
 bool csrf_allows(const char *method, const char *origin, const char *frontend_url,
-    const char *header_token, const char *claim_token);
+    const char *header_token, const char *claim_token, bool from_cookie);
 
 #endif

@@ -303,7 +303,9 @@ START_TEST(register_verify_login_me_logout)
 	ck_assert(cJSON_IsString(jpath(r.json, "csrf_token", NULL)));
 	char *cookie = http_header(&r, "Set-Cookie");
 	ck_assert_ptr_nonnull(cookie);
-	ck_assert_ptr_nonnull(strstr(cookie, "gala_session="));
+	ck_assert_msg(strncmp(cookie, "__Host-gala_session=", 20) == 0, "Set-Cookie: %s", cookie);
+	ck_assert_ptr_nonnull(strstr(cookie, "; Path=/;"));
+	ck_assert_ptr_null(strstr(cookie, "Domain"));
 	ck_assert_ptr_nonnull(strstr(cookie, "HttpOnly"));
 	ck_assert_ptr_nonnull(strstr(cookie, "Secure"));
 	ck_assert_ptr_nonnull(strstr(cookie, "SameSite=Lax"));
@@ -664,7 +666,7 @@ START_TEST(logout_all_and_bad_tokens)
 
 	/* The cookie works instead of the header. */
 	char cookie[2048];
-	snprintf(cookie, sizeof cookie, "Cookie: other=1; gala_session=%s", u.token);
+	snprintf(cookie, sizeof cookie, "Cookie: other=1; __Host-gala_session=%s", u.token);
 	const char *ch[] = { cookie, NULL };
 	ck_assert_int_eq(http_do("GET", "/api/auth/me", ch, NULL, &r), 0);
 	ck_assert_int_eq(r.status, 200);
@@ -735,7 +737,7 @@ START_TEST(csrf_on_unsafe_browser_requests)
 	/* A browser's cookie session is checked the same way. */
 	struct user b = register_user("csrf-cookie", NULL);
 	char cookie[2048], token[256];
-	snprintf(cookie, sizeof cookie, "Cookie: gala_session=%s", b.token);
+	snprintf(cookie, sizeof cookie, "Cookie: __Host-gala_session=%s", b.token);
 	snprintf(token, sizeof token, "X-CSRF-Token: %s", b.csrf);
 	const char *no_token[] = { cookie, "Origin: https://app.gala.test", NULL };
 	ck_assert_int_eq(http_do("POST", "/api/auth/logout", no_token, NULL, &r), 0);
@@ -744,6 +746,22 @@ START_TEST(csrf_on_unsafe_browser_requests)
 	const char *foreign[] = { cookie, "Origin: https://evil.example", token, NULL };
 	ck_assert_int_eq(http_do("POST", "/api/auth/logout", foreign, NULL, &r), 0);
 	expect_error(&r, 403, "csrf_failed", NULL);
+	http_resp_free(&r);
+	/* Without an Origin too: a cookie rides along on any request the
+	 * browser makes, and an old browser may not send Origin. */
+	const char *no_origin[] = { cookie, NULL };
+	ck_assert_int_eq(http_do("POST", "/api/auth/logout", no_origin, NULL, &r), 0);
+	expect_error(&r, 403, "csrf_failed", NULL);
+	http_resp_free(&r);
+	ck_assert_int_eq(http_do("GET", "/api/auth/me", no_origin, NULL, &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	http_resp_free(&r);
+	/* The plain name is not the session cookie. */
+	char plain[2048];
+	snprintf(plain, sizeof plain, "Cookie: gala_session=%s", b.token);
+	const char *plain_h[] = { plain, token, NULL };
+	ck_assert_int_eq(http_do("GET", "/api/auth/me", plain_h, NULL, &r), 0);
+	expect_error(&r, 401, "authentication_required", NULL);
 	http_resp_free(&r);
 	const char *good[] = { cookie, "Origin: https://app.gala.test", token, NULL };
 	ck_assert_int_eq(http_do("POST", "/api/auth/logout", good, NULL, &r), 0);

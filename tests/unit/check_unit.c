@@ -551,18 +551,24 @@ START_TEST(csrf_decisions)
 {
 	const char *fe = "https://app.gala.test";
 	/* Safe methods and clients without Origin are not checked. */
-	ck_assert(csrf_allows("GET", "https://evil.test", fe, NULL, "t"));
-	ck_assert(csrf_allows("HEAD", "https://evil.test", fe, NULL, "t"));
-	ck_assert(csrf_allows("POST", NULL, fe, NULL, "t"));
+	ck_assert(csrf_allows("GET", "https://evil.test", fe, NULL, "t", false));
+	ck_assert(csrf_allows("HEAD", "https://evil.test", fe, NULL, "t", true));
+	ck_assert(csrf_allows("POST", NULL, fe, NULL, "t", false));
+	/* A cookie session needs the token even without an Origin. */
+	ck_assert(!csrf_allows("POST", NULL, fe, NULL, "t0k", true));
+	ck_assert(!csrf_allows("DELETE", NULL, fe, "nope", "t0k", true));
+	ck_assert(csrf_allows("POST", NULL, fe, "t0k", "t0k", true));
+	ck_assert(csrf_allows("GET", NULL, fe, NULL, "t0k", true));
 	/* Unsafe with Origin: both the origin and the token must match. */
-	ck_assert(csrf_allows("POST", fe, fe, "t0k", "t0k"));
-	ck_assert(csrf_allows("DELETE", fe, fe, "t0k", "t0k"));
-	ck_assert(!csrf_allows("POST", "https://evil.test", fe, "t0k", "t0k"));
-	ck_assert(!csrf_allows("POST", "null", fe, "t0k", "t0k"));
-	ck_assert(!csrf_allows("PATCH", fe, fe, NULL, "t0k"));
-	ck_assert(!csrf_allows("PUT", fe, fe, "t0K", "t0k"));
-	ck_assert(!csrf_allows("POST", fe, fe, "t0k0", "t0k"));
-	ck_assert(!csrf_allows("POST", fe, fe, "", ""));
+	ck_assert(csrf_allows("POST", fe, fe, "t0k", "t0k", false));
+	ck_assert(csrf_allows("DELETE", fe, fe, "t0k", "t0k", true));
+	ck_assert(!csrf_allows("POST", "https://evil.test", fe, "t0k", "t0k", false));
+	ck_assert(!csrf_allows("POST", "https://evil.test", fe, "t0k", "t0k", true));
+	ck_assert(!csrf_allows("POST", "null", fe, "t0k", "t0k", false));
+	ck_assert(!csrf_allows("PATCH", fe, fe, NULL, "t0k", false));
+	ck_assert(!csrf_allows("PUT", fe, fe, "t0K", "t0k", false));
+	ck_assert(!csrf_allows("POST", fe, fe, "t0k0", "t0k", false));
+	ck_assert(!csrf_allows("POST", fe, fe, "", "", false));
 }
 END_TEST
 
