@@ -230,19 +230,26 @@ enum gala_error accounts_verify_email(struct svc_ctx *cx, const char *email, con
 	if (!otp_well_formed(otp))
 		return GE_INVALID_OTP;
 	arena_t *a = cx->arena;
-	const char *p[] = { email };
 	PGresult *res;
 	enum db_status st = db_begin(a);
 	if (st != DB_OK)
 		return db_error(st);
 	/* The row lock serialises tries on one account: five wrong codes are
 	 * five, however many arrive at once. */
-	enum { VE_ID, VE_VERIFIED, VE_CODE_HASH, VE_ATTEMPTS, VE_USED, VE_EXPIRED, VE_HAS_CODE };
+	enum {
+		VE_ID, VE_VERIFIED, VE_CODE_HASH, VE_ATTEMPTS, VE_USED, VE_EXPIRED, VE_HAS_CODE,
+		VE_WINDOW_FAILURES
+	};
+	char window[16];
+	snprintf(window, sizeof window, "%d", OTP_WINDOW_SECONDS);
+	const char *pw[] = { email, window };
 	st = db_exec(a, &res,
 	    "SELECT u.id, u.email_verified, o.code_hash, o.attempts, o.used_at IS NOT NULL, "
-	    "o.expires_at <= now(), o.user_id IS NOT NULL "
+	    "o.expires_at <= now(), o.user_id IS NOT NULL, "
+	    "CASE WHEN o.window_started_at > now() - make_interval(secs => $2::int) "
+	    "THEN o.window_failures ELSE 0 END "
 	    "FROM users u LEFT JOIN email_otps o ON o.user_id = u.id "
-	    "WHERE lower(u.email) = lower($1) FOR UPDATE OF u", 1, p);
+	    "WHERE lower(u.email) = lower($1) FOR UPDATE OF u", 2, pw);
 	if (st != DB_OK)
 		return db_fail(db_error(st));
 	if (PQntuples(res) != 1)
@@ -254,7 +261,8 @@ enum gala_error accounts_verify_email(struct svc_ctx *cx, const char *email, con
 	}
 	if (!db_bool(res, 0, VE_HAS_CODE) || db_bool(res, 0, VE_USED))
 		return audit_failure(cx, user_id, "auth.verify_email", "no_code", GE_INVALID_OTP);
-	if (db_int(res, 0, VE_ATTEMPTS) >= OTP_MAX_ATTEMPTS)
+	if (db_int(res, 0, VE_ATTEMPTS) >= OTP_MAX_ATTEMPTS ||
+	    db_int(res, 0, VE_WINDOW_FAILURES) >= OTP_MAX_FAILURES_PER_WINDOW)
 		return audit_failure(cx, user_id, "auth.verify_email", "locked", GE_OTP_LOCKED);
 	if (db_bool(res, 0, VE_EXPIRED))
 		return audit_failure(cx, user_id, "auth.verify_email", "expired", GE_OTP_EXPIRED);
@@ -262,10 +270,14 @@ enum gala_error accounts_verify_email(struct svc_ctx *cx, const char *email, con
 	if (otp_hash(user_id, otp, hash) != 0)
 		return db_fail(GE_INTERNAL);
 	if (!crypto_str_equal(hash, db_value(res, 0, VE_CODE_HASH))) {
-		const char *q[] = { user_id };
+		const char *q[] = { user_id, window };
 		PGresult *r2;
-		if ((st = db_exec(a, &r2, "UPDATE email_otps SET attempts = attempts + 1 "
-		    "WHERE user_id = $1 RETURNING attempts", 1, q)) != DB_OK)
+		if ((st = db_exec(a, &r2, "UPDATE email_otps SET attempts = attempts + 1, "
+		    "window_failures = CASE WHEN window_started_at > now() - "
+		    "make_interval(secs => $2::int) THEN window_failures + 1 ELSE 1 END, "
+		    "window_started_at = CASE WHEN window_started_at > now() - "
+		    "make_interval(secs => $2::int) THEN window_started_at ELSE now() END "
+		    "WHERE user_id = $1 RETURNING attempts", 2, q)) != DB_OK)
 			return db_fail(db_error(st));
 		/* Even the try that burns the code was a wrong code: the tries
 		 * after it are the ones that find it locked. */

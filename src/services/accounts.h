@@ -14,6 +14,9 @@
 
 #define OTP_TTL_SECONDS 600
 #define OTP_MAX_ATTEMPTS 5
+/* Wrong codes per account per window, whatever the resends. */
+#define OTP_MAX_FAILURES_PER_WINDOW 10
+#define OTP_WINDOW_SECONDS 3600
 #define OTP_RESEND_SECONDS 60
 #define RESET_TTL_SECONDS 1800
 

@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include "services/accounts.h"
 #include "testlib.h"
 
 #define PW "Gala-test-pass-42"
@@ -517,6 +518,56 @@ START_TEST(otp_lockout_expiry_and_resend)
 	http_resp_free(&r);
 	ck_assert_int_ge(audit_rows("auth.verify_email", "failure", u.id), 5);
 	ck_assert_int_ge(audit_rows("auth.resend_verification", "success", u.id), 1);
+	user_free(&u);
+}
+END_TEST
+
+/* Asks for a fresh code (the last one "a minute ago") and returns it. */
+static char *fresh_code(const struct user *u)
+{
+	char body[256];
+	snprintf(body, sizeof body, "{\"email\":\"%s\"}", u->email);
+	db_exec_su("UPDATE email_otps SET last_sent_at = now() - interval '61 seconds' "
+	    "WHERE user_id = $1", u->id);
+	int before = mail_count();
+	struct http_resp r;
+	ck_assert_int_eq(http_json("POST", "/api/auth/resend-verification", NULL, body, &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	http_resp_free(&r);
+	for (int i = 0; i < 50 && mail_count() == before; i++)
+		usleep(100000);
+	char *mail = last_mail(u->email), *code = mail_code(mail);
+	free(mail);
+	return code;
+}
+
+/* Wrong codes count per account over an hour too: resends do not buy
+ * five more tries each, past ten. */
+START_TEST(otp_failures_count_across_resends)
+{
+	struct user u = register_user("otpwin", NULL);
+	struct http_resp r;
+	for (int round = 0; round < 2; round++) {
+		char *code = fresh_code(&u), wrong[16];
+		snprintf(wrong, sizeof wrong, "%06d", (atoi(code) + 1) % 1000000);
+		for (int i = 0; i < OTP_MAX_ATTEMPTS; i++) {
+			verify(u.email, wrong, &r);
+			expect_error(&r, 400, "invalid_otp", NULL);
+			http_resp_free(&r);
+		}
+		free(code);
+	}
+	/* Ten in the hour: a fresh code is locked from the start. */
+	char *code = fresh_code(&u);
+	verify(u.email, code, &r);
+	expect_error(&r, 400, "otp_locked", NULL);
+	http_resp_free(&r);
+	/* Once the hour has passed, it works. */
+	db_exec_su("UPDATE email_otps SET window_started_at = now() - interval '61 minutes' "
+	    "WHERE user_id = $1", u.id);
+	ck_assert_int_eq(verify(u.email, code, &r), 200);
+	http_resp_free(&r);
+	free(code);
 	user_free(&u);
 }
 END_TEST
@@ -1028,6 +1079,7 @@ int main(void)
 	tcase_add_test(tc, register_validation);
 	tcase_add_test(tc, login_failures_look_alike);
 	tcase_add_test(tc, otp_lockout_expiry_and_resend);
+	tcase_add_test(tc, otp_failures_count_across_resends);
 	tcase_add_test(tc, forgot_and_reset_password);
 	tcase_add_test(tc, logout_all_and_bad_tokens);
 	tcase_add_test(tc, csrf_on_unsafe_browser_requests);
