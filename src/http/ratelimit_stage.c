@@ -33,7 +33,7 @@ void ratelimit_format_state(const struct ratelimit_result *r, char *out, size_t 
 	    ratelimit_remaining(r), ratelimit_reset_seconds(r));
 }
 
-/* The body's "email", trimmed and lower-cased, or NULL. */
+/* The body's "email", trimmed (the database lowers it), or NULL. */
 static char *target_email(struct request *req)
 {
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(req->json, "email");
@@ -47,10 +47,7 @@ static char *target_email(struct request *req)
 		n--;
 	if (n == 0)
 		return NULL;
-	char *out = arena_strndup(req->arena, s, n);
-	for (char *p = out; *p != '\0'; p++)
-		*p = (char)tolower((unsigned char)*p);
-	return out;
+	return arena_strndup(req->arena, s, n);
 }
 
 /* The checks of the route's rule, in the order they run: the per-email or
@@ -67,13 +64,9 @@ static size_t route_checks(struct request *req, struct ratelimit_check *c)
 	ratelimit_client_id(req->client_ip, client, sizeof client);
 	size_t n = 0;
 	const char *email = req->route->rate == RATE_AUTH_EMAIL ? target_email(req) : NULL;
-	if (email != NULL) {
-		/* Hashed: the table need not hold every address tried. */
-		char hash[65];
-		crypto_sha256_hex(email, strlen(email), hash);
-		c[n++] = (struct ratelimit_check){ arena_printf(req->arena, "auth-email:%s", hash),
+	if (email != NULL)
+		c[n++] = (struct ratelimit_check){ arena_printf(req->arena, "auth-email:%s", email),
 			RL_AUTH_EMAIL, auth };
-	}
 	if (req->route->rate == RATE_AUTH && req->cx.caller != NULL)
 		c[n++] = (struct ratelimit_check){ arena_printf(req->arena, "auth-user:%s",
 			req->cx.caller->id), RL_AUTH_USER, auth };

@@ -103,7 +103,7 @@ void ratelimit_client_id(const char *ip, char *out, size_t outlen)
 #define AHEAD_US "greatest(0, round(extract(epoch FROM r.tat - now()) * 1000000))::bigint"
 static const char check_sql[] =
     "INSERT INTO rate_limits AS r (key, tat, allowed) "
-    "VALUES ($1, now() + $2::bigint * interval '1 microsecond', true) "
+    "VALUES (gala_rate_key($1), now() + $2::bigint * interval '1 microsecond', true) "
     "ON CONFLICT (key) DO UPDATE SET "
     "allowed = greatest(r.tat, now()) + $2::bigint * interval '1 microsecond' "
     "<= now() + $3::bigint * interval '1 microsecond', "
@@ -159,7 +159,7 @@ enum db_status ratelimit_check(arena_t *a, const char *key, enum ratelimit_polic
  * limiter: tat - now in microseconds, 0 for a bucket with no row. */
 static const char peek_sql[] =
     "SELECT coalesce((SELECT greatest(0, round(extract(epoch FROM tat - now()) * 1000000))::bigint "
-    "FROM rate_limits WHERE key = $1), 0)";
+    "FROM rate_limits WHERE key = gala_rate_key($1)), 0)";
 
 enum db_status ratelimit_peek(arena_t *a, const struct ratelimit_check *c,
     struct ratelimit_result *out)

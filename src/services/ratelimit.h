@@ -30,7 +30,9 @@ struct ratelimit_quota {
 	int window_seconds;    /* W */
 };
 
-/* A key of rate_limits with the quota it is checked against. */
+/* A key of rate_limits with the quota it is checked against. A key of
+ * "auth-email:<address>" is stored as the hash of the address lowered by
+ * the database (gala_rate_key(), schema 0014), as accounts match it. */
 struct ratelimit_check {
 	const char *key;
 	enum ratelimit_policy policy;

@@ -580,6 +580,34 @@ START_TEST(limiter_per_email_across_ips)
 	ck_assert_int_eq(try_register_status(v6a), 422);
 	ck_assert_int_eq(try_register_status(v6b), 429);
 	ck_assert_int_eq(try_register_status(v6c), 422);
+
+	/* An address is counted as the database matches accounts: by its
+	 * lower(), whose handling of letters outside ASCII is the cluster's
+	 * locale. Case variants the database holds for one account are one
+	 * bucket; those it tells apart are several. */
+	char umlaut_a[128], umlaut_b[128], umlaut_c[128];
+	snprintf(umlaut_a, sizeof umlaut_a, "\xc3\xa4rger-%d@example.com", (int)getpid());
+	snprintf(umlaut_b, sizeof umlaut_b, "\xc3\x84rger-%d@example.com", (int)getpid());
+	snprintf(umlaut_c, sizeof umlaut_c, "\xc3\x84RGER-%d@example.com", (int)getpid());
+	const char *ip8[] = { "X-Forwarded-For: 198.51.100.8", NULL };
+	const char *ip9[] = { "X-Forwarded-For: 198.51.100.9", NULL };
+	const char *ip10[] = { "X-Forwarded-For: 198.51.100.10", NULL };
+	const char *ip11[] = { "X-Forwarded-For: 198.51.100.11", NULL };
+	const char *variants[] = { umlaut_a, umlaut_b, umlaut_c };
+	long long accounts = sql_count("SELECT count(DISTINCT lower(v)) FROM "
+	    "unnest(ARRAY[$1, $2, $3]) v", 3, variants);
+	long long buckets = sql_count("SELECT count(*) FROM rate_limits WHERE key LIKE 'auth-email:%'",
+	    0, NULL);
+	ck_assert_int_eq(login(umlaut_a, "wrong-password-1", ip8, NULL), 401);
+	ck_assert_int_eq(login(umlaut_b, "wrong-password-1", ip9, NULL), 401);
+	ck_assert_int_eq(login(umlaut_c, "wrong-password-1", ip10, NULL), 401);
+	ck_assert_int_eq(sql_count("SELECT count(*) FROM rate_limits WHERE key LIKE 'auth-email:%'",
+	    0, NULL), buckets + accounts);
+	ck_assert_int_eq(login(umlaut_b, "wrong-password-1", ip11, NULL), accounts == 1 ? 429 : 401);
+	/* Nothing at rest names the address. */
+	const char *pa[] = { umlaut_a };
+	ck_assert_int_eq(sql_count("SELECT count(*) FROM rate_limits WHERE position(lower($1) IN "
+	    "lower(key)) > 0", 1, pa), 0);
 	free(victim);
 	free(other);
 	restart("");
