@@ -442,6 +442,129 @@ START_TEST(config_env_file_overrides)
 }
 END_TEST
 
+/* One production setting changed from a passing configuration: name=value
+ * must make config_check_production fail with want in the message (want
+ * NULL: pass). */
+static void production_case(const char *name, const char *value, const char *want)
+{
+	struct config c;
+	char err[256] = "";
+	set_env(name, value);
+	ck_assert_msg(config_load(&c, err, sizeof err) == 0, "%s=%s: %s", name, value, err);
+	int rc = config_check_production(&c, err, sizeof err);
+	if (want == NULL)
+		ck_assert_msg(rc == 0, "%s=%s refused: %s", name, value, err);
+	else
+		ck_assert_msg(rc == -1 && strstr(err, want) != NULL, "%s=%s accepted (%s)", name,
+		    value, err);
+	config_free(&c);
+	set_env(name, NULL);
+}
+
+START_TEST(config_production_transport_guards)
+{
+	set_env("ENV_FILE", NULL);
+	set_env("ENVIRONMENT", "production");
+	set_env("SECRET_KEY", "Zq3v9LmP0xT7wRk2Hs5nB8yC4dF6gJ1e");
+	set_env("STRIPE_SECRET_KEY", "sk_live_x");
+	set_env("STRIPE_WEBHOOK_SECRET", "whsec_x");
+	set_env("FRONTEND_URL", "https://gala.example");
+	production_case("STRIPE_API_BASE", "http://api.stripe.com", "STRIPE_API_BASE");
+	production_case("STRIPE_API_BASE", "https://api.stripe.com", NULL);
+	production_case("STRIPE_WEBHOOK_UNSIGNED_INSECURE_ALLOW", "true",
+	    "STRIPE_WEBHOOK_UNSIGNED_INSECURE_ALLOW");
+	/* Plaintext (or strippable STARTTLS) SMTP leaves only for loopback. */
+	production_case("SMTP_URL", "smtp://mail.example.com:587", "SMTP_URL");
+	production_case("SMTP_URL", "smtp://relay@10.0.0.5:25", "SMTP_URL");
+	production_case("SMTP_URL", "smtp://127.0.0.1.example.com:25", "SMTP_URL");
+	production_case("SMTP_URL", "smtp://localhost.example.com", "SMTP_URL");
+	production_case("SMTP_URL", "smtps://mail.example.com:465", NULL);
+	production_case("SMTP_URL", "smtp://127.0.0.1:2525", NULL);
+	production_case("SMTP_URL", "smtp://localhost:25", NULL);
+	production_case("SMTP_URL", "smtp://[::1]:25", NULL);
+	set_env("SMTP_USERNAME", "gala");
+	production_case("SMTP_URL", "smtp://mail.example.com:587", NULL);
+	set_env("SMTP_USERNAME", NULL);
+
+	/* Outside production the same settings load and pass; the opt-in is
+	 * read. */
+	set_env("ENVIRONMENT", "test");
+	production_case("SMTP_URL", "smtp://mail.example.com:587", NULL);
+	production_case("STRIPE_API_BASE", "http://127.0.0.1:12111", NULL);
+	struct config c;
+	char err[256];
+	set_env("STRIPE_WEBHOOK_UNSIGNED_INSECURE_ALLOW", "true");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert(c.stripe_webhook_unsigned_insecure_allow);
+	ck_assert_int_eq(config_check_production(&c, err, sizeof err), 0);
+	config_free(&c);
+	set_env("STRIPE_WEBHOOK_UNSIGNED_INSECURE_ALLOW", NULL);
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert(!c.stripe_webhook_unsigned_insecure_allow);
+	config_free(&c);
+	set_env("ENVIRONMENT", NULL);
+	set_env("SECRET_KEY", NULL);
+	set_env("STRIPE_SECRET_KEY", NULL);
+	set_env("STRIPE_WEBHOOK_SECRET", NULL);
+	set_env("FRONTEND_URL", NULL);
+}
+END_TEST
+
+START_TEST(config_smtp_tls_requirement)
+{
+	struct config c = { 0 };
+	c.smtp_url = "smtp://127.0.0.1:2525";
+	ck_assert(!config_smtp_tls_required(&c));
+	c.smtp_url = "smtps://mail.example.com";
+	ck_assert(config_smtp_tls_required(&c));
+	c.smtp_url = "smtp://mail.example.com:587";
+	c.smtp_username = "gala";
+	ck_assert(config_smtp_tls_required(&c));
+	c.smtp_username = NULL;
+	c.smtp_password = "pw";
+	ck_assert(config_smtp_tls_required(&c));
+}
+END_TEST
+
+/* Only gala migrate reads the schema owner's URL: neither from the
+ * environment nor from ENV_FILE does it reach any other command. */
+START_TEST(config_migration_url_read_by_migrate_only)
+{
+	struct config c;
+	char err[256];
+	char path[] = "/tmp/gala-envXXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	const char *text = "MIGRATION_DATABASE_URL=postgresql://gala_owner@/from-file\n";
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	set_env("ENVIRONMENT", "test");
+	set_env("DATABASE_URL", "postgresql://gala_app@/gala");
+	set_env("MIGRATION_DATABASE_URL", "postgresql://gala_owner@/gala");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_ptr_null(c.migration_database_url);
+	config_free(&c);
+	ck_assert_int_eq(config_load_migrate(&c, err, sizeof err), 0);
+	ck_assert_str_eq(c.migration_database_url, "postgresql://gala_owner@/gala");
+	config_free(&c);
+	set_env("ENV_FILE", path);
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_ptr_null(c.migration_database_url);
+	config_free(&c);
+	ck_assert_int_eq(config_load_migrate(&c, err, sizeof err), 0);
+	ck_assert_str_eq(c.migration_database_url, "postgresql://gala_owner@/from-file");
+	config_free(&c);
+	set_env("ENV_FILE", NULL);
+	set_env("MIGRATION_DATABASE_URL", NULL);
+	ck_assert_int_eq(config_load_migrate(&c, err, sizeof err), 0);
+	ck_assert_str_eq(c.migration_database_url, "postgresql://gala_app@/gala");
+	config_free(&c);
+	unlink(path);
+	set_env("DATABASE_URL", NULL);
+	set_env("ENVIRONMENT", NULL);
+}
+END_TEST
+
 
 static cJSON *load_json_file(const char *rel)
 {
@@ -833,6 +956,9 @@ static Suite *unit_suite(void)
 	tcase_add_test(core, config_defaults_and_validation);
 	tcase_add_test(core, config_production_guards);
 	tcase_add_test(core, config_env_file_overrides);
+	tcase_add_test(core, config_production_transport_guards);
+	tcase_add_test(core, config_smtp_tls_requirement);
+	tcase_add_test(core, config_migration_url_read_by_migrate_only);
 	suite_add_tcase(s, core);
 	TCase *auth = tcase_create("auth");
 	tcase_add_checked_fixture(auth, setup, teardown);
