@@ -971,13 +971,17 @@ END_TEST
 
 START_TEST(without_stripe_configuration)
 {
-	/* Outside production, no secret: webhooks are accepted unverified;
-	 * no key: the money routes answer 503 with a clear message. */
+	/* No secret: webhooks are refused, even outside production, unless
+	 * the loudly named opt-in is set; no key: the money routes answer 503
+	 * with a clear message. */
 	ck_assert_int_eq(stack_ctl("gala-start STRIPE_SECRET_KEY= STRIPE_WEBHOOK_SECRET="), 0);
 	long long now = (long long)time(NULL);
 	char payload[256];
 	snprintf(payload, sizeof payload, "{\"id\":\"evt_unsigned_%d_%lld\",\"type\":\"x.y\","
 	    "\"data\":{\"object\":{}}}", (int)getpid(), now);
+	long refused_status = post_webhook(payload, NULL, now, NULL);
+	ck_assert_int_eq(stack_ctl("gala-start STRIPE_SECRET_KEY= STRIPE_WEBHOOK_SECRET= "
+	    "STRIPE_WEBHOOK_UNSIGNED_INSECURE_ALLOW=true"), 0);
 	long unsigned_status = post_webhook(payload, NULL, now, NULL);
 	struct deal d;
 	deal(&d, false, false, false);
@@ -989,6 +993,7 @@ START_TEST(without_stripe_configuration)
 	snprintf(code_copy, sizeof code_copy, "%s", code);
 	cJSON_Delete(r);
 	ck_assert_int_eq(stack_ctl("gala-start"), 0);
+	ck_assert_int_eq(refused_status, 403);
 	ck_assert_int_eq(unsigned_status, 200);
 	ck_assert_int_eq(status, 503);
 	ck_assert_str_eq(code_copy, "stripe_not_configured");
