@@ -208,6 +208,46 @@ static int read_env_file(const char *path, bool migrate, struct file_value **out
 	return 0;
 }
 
+/* The systemd credential NAME (LoadCredential=NAME:...) in dir: *out is the
+ * file's content without its trailing newline (malloc'd), or NULL when there
+ * is no such credential. */
+static int read_credential(const char *dir, const char *name, char **out, char *err,
+    size_t errlen)
+{
+	char path[4096];
+	*out = NULL;
+	if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) {
+		seterr(err, errlen, "CREDENTIALS_DIRECTORY is too long");
+		return -1;
+	}
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		seterr(err, errlen, "credential %s: %s", name, strerror(errno));
+		return -1;
+	}
+	char value[4096];
+	size_t n = fread(value, 1, sizeof value, f);
+	int failed = ferror(f);
+	fclose(f);
+	if (failed || n == sizeof value || memchr(value, '\0', n) != NULL) {
+		seterr(err, errlen, "credential %s: unreadable, too long or not text", name);
+		sodium_memzero(value, sizeof value);
+		return -1;
+	}
+	while (n > 0 && (value[n - 1] == '\n' || value[n - 1] == '\r'))
+		n--;
+	value[n] = '\0';
+	*out = strdup(value);
+	sodium_memzero(value, sizeof value);
+	if (*out == NULL) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 static const char *lookup(const char *name, const struct file_value *fv, size_t nfv)
 {
 	for (size_t i = nfv; i-- > 0;)
@@ -348,16 +388,27 @@ static int load(struct config *out, bool migrate, char *err, size_t errlen)
 	    read_env_file(env_file, migrate, &fv, &nfv, err, errlen) != 0)
 		return -1;
 
+	const char *cred_dir = getenv("CREDENTIALS_DIRECTORY");
 	int rc = 0;
 	for (size_t i = 0; i < NSETTINGS && rc == 0; i++) {
 		if (!migrate && migrate_only(settings[i].name))
 			continue;
-		const char *v = lookup(settings[i].name, fv, nfv);
+		char *cred = NULL;
+		if (cred_dir != NULL && *cred_dir != '\0' &&
+		    read_credential(cred_dir, settings[i].name, &cred, err, errlen) != 0) {
+			rc = -1;
+			break;
+		}
+		const char *v = cred != NULL ? cred : lookup(settings[i].name, fv, nfv);
 		if (v != NULL && *v == '\0' && settings[i].type != SET_STRING)
 			v = NULL;
 		if (v == NULL)
 			v = settings[i].def;
 		rc = apply_setting(out, &settings[i], v, err, errlen);
+		if (cred != NULL) {
+			sodium_memzero(cred, strlen(cred));
+			free(cred);
+		}
 	}
 	free_file_values(fv, nfv);
 	if (rc != 0) {

@@ -1,6 +1,9 @@
 /* Settings: every one comes from the environment (or from the KEY=VALUE file
  * named by ENV_FILE, whose values win so that a reload can change them),
- * declared once in the table of config.c with its default and validation. */
+ * declared once in the table of config.c with its default and validation.
+ * A systemd credential of the setting's name ($CREDENTIALS_DIRECTORY/NAME,
+ * from LoadCredential=) wins over both: secrets need not be in the
+ * environment, which every child process inherits. */
 #ifndef GALA_CONFIG_H
 #define GALA_CONFIG_H
 

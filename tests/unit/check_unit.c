@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -439,6 +440,45 @@ START_TEST(config_env_file_overrides)
 	ck_assert_ptr_nonnull(strstr(err, "ENV_FILE"));
 	set_env("ENV_FILE", NULL);
 	set_env("WORKERS", NULL);
+}
+END_TEST
+
+/* LoadCredential=NAME:... puts a setting in $CREDENTIALS_DIRECTORY/NAME; it
+ * wins over the environment and ENV_FILE. */
+START_TEST(config_systemd_credentials)
+{
+	struct config c;
+	char err[256];
+	char dir[] = "/tmp/gala-credsXXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char path[512];
+	snprintf(path, sizeof path, "%s/STRIPE_WEBHOOK_SECRET", dir);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("whsec_from_credential\n", f);
+	fclose(f);
+	set_env("ENV_FILE", NULL);
+	set_env("ENVIRONMENT", "test");
+	set_env("STRIPE_WEBHOOK_SECRET", "whsec_from_environment");
+	set_env("STRIPE_SECRET_KEY", "sk_test_from_environment");
+	set_env("CREDENTIALS_DIRECTORY", dir);
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_str_eq(c.stripe_webhook_secret, "whsec_from_credential");
+	ck_assert_str_eq(c.stripe_secret_key, "sk_test_from_environment");
+	config_free(&c);
+	/* A credential that is not a readable text file stops the load. */
+	snprintf(path, sizeof path, "%s/SECRET_KEY", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	ck_assert_int_eq(config_load(&c, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "SECRET_KEY"));
+	ck_assert_int_eq(rmdir(path), 0);
+	snprintf(path, sizeof path, "%s/STRIPE_WEBHOOK_SECRET", dir);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+	set_env("CREDENTIALS_DIRECTORY", NULL);
+	set_env("STRIPE_WEBHOOK_SECRET", NULL);
+	set_env("STRIPE_SECRET_KEY", NULL);
+	set_env("ENVIRONMENT", NULL);
 }
 END_TEST
 
@@ -956,6 +996,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(core, config_defaults_and_validation);
 	tcase_add_test(core, config_production_guards);
 	tcase_add_test(core, config_env_file_overrides);
+	tcase_add_test(core, config_systemd_credentials);
 	tcase_add_test(core, config_production_transport_guards);
 	tcase_add_test(core, config_smtp_tls_requirement);
 	tcase_add_test(core, config_migration_url_read_by_migrate_only);
