@@ -419,16 +419,21 @@ START_TEST(config_production_guards)
 }
 END_TEST
 
+/* Writes text to a new file named from path (a mkstemp template). */
+static void write_temp_file(char *path, const char *text)
+{
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
 START_TEST(config_env_file_overrides)
 {
 	struct config c;
 	char err[256];
 	char path[] = "/tmp/gala-envXXXXXX";
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	const char *text = "# comment\nWORKERS=7\nMAIL_FROM=\"Gala <hi@example.com>\"\n";
-	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
+	write_temp_file(path, "# comment\nWORKERS=7\nMAIL_FROM=\"Gala <hi@example.com>\"\n");
 	set_env("WORKERS", "3");
 	set_env("ENV_FILE", path);
 	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
@@ -573,11 +578,7 @@ START_TEST(config_migration_url_read_by_migrate_only)
 	struct config c;
 	char err[256];
 	char path[] = "/tmp/gala-envXXXXXX";
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	const char *text = "MIGRATION_DATABASE_URL=postgresql://gala_owner@/from-file\n";
-	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
+	write_temp_file(path, "MIGRATION_DATABASE_URL=postgresql://gala_owner@/from-file\n");
 	set_env("ENVIRONMENT", "test");
 	set_env("DATABASE_URL", "postgresql://gala_app@/gala");
 	set_env("MIGRATION_DATABASE_URL", "postgresql://gala_owner@/gala");
