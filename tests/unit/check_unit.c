@@ -571,35 +571,35 @@ START_TEST(config_smtp_tls_requirement)
 }
 END_TEST
 
+/* config_load leaves migration_database_url unset, config_load_migrate
+ * reads want. */
+static void assert_migration_url(const char *want)
+{
+	struct config c;
+	char err[256];
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_ptr_null(c.migration_database_url);
+	config_free(&c);
+	ck_assert_int_eq(config_load_migrate(&c, err, sizeof err), 0);
+	ck_assert_str_eq(c.migration_database_url, want);
+	config_free(&c);
+}
+
 /* Only gala migrate reads the schema owner's URL: neither from the
  * environment nor from ENV_FILE does it reach any other command. */
 START_TEST(config_migration_url_read_by_migrate_only)
 {
-	struct config c;
-	char err[256];
 	char path[] = "/tmp/gala-envXXXXXX";
 	write_temp_file(path, "MIGRATION_DATABASE_URL=postgresql://gala_owner@/from-file\n");
 	set_env("ENVIRONMENT", "test");
 	set_env("DATABASE_URL", "postgresql://gala_app@/gala");
 	set_env("MIGRATION_DATABASE_URL", "postgresql://gala_owner@/gala");
-	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
-	ck_assert_ptr_null(c.migration_database_url);
-	config_free(&c);
-	ck_assert_int_eq(config_load_migrate(&c, err, sizeof err), 0);
-	ck_assert_str_eq(c.migration_database_url, "postgresql://gala_owner@/gala");
-	config_free(&c);
+	assert_migration_url("postgresql://gala_owner@/gala");
 	set_env("ENV_FILE", path);
-	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
-	ck_assert_ptr_null(c.migration_database_url);
-	config_free(&c);
-	ck_assert_int_eq(config_load_migrate(&c, err, sizeof err), 0);
-	ck_assert_str_eq(c.migration_database_url, "postgresql://gala_owner@/from-file");
-	config_free(&c);
+	assert_migration_url("postgresql://gala_owner@/from-file");
 	set_env("ENV_FILE", NULL);
 	set_env("MIGRATION_DATABASE_URL", NULL);
-	ck_assert_int_eq(config_load_migrate(&c, err, sizeof err), 0);
-	ck_assert_str_eq(c.migration_database_url, "postgresql://gala_app@/gala");
-	config_free(&c);
+	assert_migration_url("postgresql://gala_app@/gala");
 	unlink(path);
 	set_env("DATABASE_URL", NULL);
 	set_env("ENVIRONMENT", NULL);
