@@ -105,8 +105,9 @@ void api_webhooks_stripe(struct request *req)
 {
 	const struct config *cfg = gala_config;
 	const char *body = req->body ? req->body : "";
-	switch (webhook_authenticate(cfg->environment, cfg->stripe_webhook_secret,
-	    request_header(req, "Stripe-Signature"), body, req->body_len, (long long)time(NULL))) {
+	switch (webhook_authenticate(cfg->environment, cfg->stripe_webhook_unsigned_insecure_allow,
+	    cfg->stripe_webhook_secret, request_header(req, "Stripe-Signature"), body,
+	    req->body_len, (long long)time(NULL))) {
 	case WEBHOOK_DENY:
 		if (cfg->stripe_webhook_secret == NULL)
 			http_respond_error(req, GE_INVALID_SIGNATURE, NULL, "webhooks are refused: "
@@ -115,8 +116,8 @@ void api_webhooks_stripe(struct request *req)
 			http_respond_error(req, GE_INVALID_SIGNATURE, NULL, NULL);
 		return;
 	case WEBHOOK_UNVERIFIED:
-		log_warn("gala.webhooks", "STRIPE_WEBHOOK_SECRET is not set: webhook accepted "
-		    "without signature verification (%s only)",
+		log_warn("gala.webhooks", "webhook accepted WITHOUT signature verification "
+		    "(STRIPE_WEBHOOK_UNSIGNED_INSECURE_ALLOW, %s)",
 		    config_environment_name(cfg->environment));
 		break;
 	case WEBHOOK_VERIFIED:

@@ -81,6 +81,39 @@ int stripe_form_encode(buf_t *out, const struct stripe_param *params, size_t npa
 	return 0;
 }
 
+bool stripe_id_valid(const char *id, const char *prefix)
+{
+	size_t pl = strlen(prefix);
+	if (id == NULL || strncmp(id, prefix, pl) != 0)
+		return false;
+	size_t n = 0;
+	for (const char *p = id + pl; *p != '\0'; p++, n++)
+		if (n >= STRIPE_ID_MAX || !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9')))
+			return false;
+	return n > 0;
+}
+
+const char *stripe_object_path(arena_t *a, const char *collection, const char *prefix,
+    const char *id, const char *action)
+{
+	if (!stripe_id_valid(id, prefix)) {
+		log_error("gala.stripe", "refusing a %s id that is not %s + letters and digits",
+		    collection, prefix);
+		return NULL;
+	}
+	/* Encoded as well (a no-op for a valid id): a '/', '?', '#' or '%'
+	 * could never leave this path segment. */
+	buf_t seg;
+	buf_init(&seg, 4 * STRIPE_ID_MAX);
+	const char *path = NULL;
+	if (put_encoded(&seg, id) == 0)
+		path = arena_printf(a, "/v1/%s/%s%s%s", collection, seg.data,
+		    action != NULL ? "/" : "", action != NULL ? action : "");
+	buf_free(&seg);
+	return path;
+}
+
 static const char *member_str(arena_t *a, const cJSON *o, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
@@ -303,12 +336,13 @@ enum stripe_outcome stripe_call(arena_t *a, const char *method, const char *path
 	buf_t form;
 	buf_init(&form, STRIPE_MAX_FORM);
 	bool keyless = post && (idempotency_key == NULL || *idempotency_key == '\0');
-	if (keyless || stripe_form_encode(&form, params, nparams) != 0) {
+	if (path == NULL || keyless || stripe_form_encode(&form, params, nparams) != 0) {
 		buf_free(&form);
 		out->outcome = STRIPE_REFUSED;
-		out->message = keyless ? "a POST to Stripe needs an idempotency key" :
-		    "the request is too large";
-		log_error("gala.stripe", "%s %s not sent: %s", method, path, out->message);
+		out->message = path == NULL ? "the Stripe id is not valid" : keyless ?
+		    "a POST to Stripe needs an idempotency key" : "the request is too large";
+		log_error("gala.stripe", "%s %s not sent: %s", method, path ? path : "(no path)",
+		    out->message);
 		return out->outcome;
 	}
 	const char *base = gala_config->stripe_api_base;

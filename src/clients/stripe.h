@@ -65,12 +65,27 @@ struct stripe_result {
 };
 
 /* Sends one request. method is "GET", "POST" or "DELETE"; path starts with
- * "/v1/". For GET the params go into the query string. idempotency_key is
- * required for POST (NULL → STRIPE_REFUSED without a request) and ignored
+ * "/v1/", or is NULL (an id stripe_object_path refused): STRIPE_REFUSED
+ * without a request. For GET the params go into the query string.
+ * idempotency_key is required for POST (NULL → STRIPE_REFUSED without a request) and ignored
  * otherwise. Everything in *out lives in the arena. Returns out->outcome. */
 enum stripe_outcome stripe_call(arena_t *a, const char *method, const char *path,
     const struct stripe_param *params, size_t nparams, const char *idempotency_key,
     struct stripe_result *out);
+
+/* For ids from webhooks or the database, before they are stored or put in a
+ * URL path (a forged "../customers/cus_x" must reach no other endpoint):
+ * true when id is prefix ("sub_", "cus_", "acct_", "pi_", "ch_", "tr_",
+ * "re_", "evt_"...) followed by 1 to STRIPE_ID_MAX characters of [A-Za-z0-9],
+ * the shape of every id Stripe makes. */
+#define STRIPE_ID_MAX 255
+bool stripe_id_valid(const char *id, const char *prefix);
+
+/* "/v1/<collection>/<id>" (and "/<action>" when action is not NULL), the id
+ * percent-encoded; NULL, and logged, when id fails stripe_id_valid(id,
+ * prefix). collection and action are the caller's constants. */
+const char *stripe_object_path(arena_t *a, const char *collection, const char *prefix,
+    const char *id, const char *action);
 
 /* True when STRIPE_SECRET_KEY is set. */
 bool stripe_configured(void);

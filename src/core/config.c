@@ -42,7 +42,7 @@ static const struct setting settings[] = {
 	{ "DATABASE_URL", SET_STRING, OFF(database_url), "postgresql:///gala", 0, 0,
 	  "libpq connection URI of the application's database role" },
 	{ "MIGRATION_DATABASE_URL", SET_STRING, OFF(migration_database_url), NULL, 0, 0,
-	  "connection URI of the schema owner used by gala migrate (default DATABASE_URL)" },
+	  "connection URI of the schema owner, read by gala migrate only (default DATABASE_URL)" },
 	{ "SCHEMA_DIR", SET_STRING, OFF(schema_dir), GALA_SCHEMA_DIR, 0, 0,
 	  "directory of the NNNN_name.sql migrations" },
 	{ "DB_POOL_TIMEOUT", SET_INT, OFF(db_pool_timeout), "5", 1, 300,
@@ -65,8 +65,11 @@ static const struct setting settings[] = {
 	  "Stripe API key; required in production, money routes answer 503 without it elsewhere" },
 	{ "STRIPE_WEBHOOK_SECRET", SET_STRING, OFF(stripe_webhook_secret), NULL, 0, 0,
 	  "comma-separated whsec_ signing secrets (several while rolling a secret)" },
+	{ "STRIPE_WEBHOOK_UNSIGNED_INSECURE_ALLOW", SET_BOOL,
+	  OFF(stripe_webhook_unsigned_insecure_allow), "false", 0, 0,
+	  "true accepts webhooks unsigned when STRIPE_WEBHOOK_SECRET is unset; never in production" },
 	{ "STRIPE_API_BASE", SET_STRING, OFF(stripe_api_base), "https://api.stripe.com", 0, 0,
-	  "base URL of the Stripe API (tests point it at the fake)" },
+	  "base URL of the Stripe API (tests point it at the fake); https in production" },
 	{ "STRIPE_PRICE_IDS", SET_STRING, OFF(stripe_price_ids), "", 0, 0,
 	  "comma-separated price ids users may subscribe to" },
 	{ "PLATFORM_FEE_BPS", SET_INT, OFF(platform_fee_bps), "1000", 0, 10000,
@@ -84,7 +87,7 @@ static const struct setting settings[] = {
 	{ "MAX_REQUESTS_PER_WORKER", SET_INT, OFF(max_requests_per_worker), "100000", 0, INT_MAX,
 	  "a worker is recycled after this many requests (0: never)" },
 	{ "SMTP_URL", SET_STRING, OFF(smtp_url), NULL, 0, 0,
-	  "smtp://host:port (STARTTLS when offered) or smtps://host:port" },
+	  "smtps://host:port, or smtp://host:port (STARTTLS, required with SMTP_USERNAME)" },
 	{ "SMTP_USERNAME", SET_STRING, OFF(smtp_username), NULL, 0, 0, "SMTP login" },
 	{ "SMTP_PASSWORD", SET_STRING, OFF(smtp_password), NULL, 0, 0, "SMTP password" },
 	{ "MAIL_FROM", SET_STRING, OFF(mail_from), "Gala <no-reply@localhost>", 0, 0,
@@ -100,6 +103,13 @@ static const struct setting settings[] = {
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
+
+/* Settings only gala migrate reads: the schema owner's credentials never
+ * enter the memory of the pool (or of any other command). */
+static bool migrate_only(const char *name)
+{
+	return strcmp(name, "MIGRATION_DATABASE_URL") == 0;
+}
 
 /* Values read from ENV_FILE; they override the process environment. */
 struct file_value {
@@ -139,7 +149,7 @@ static void free_file_values(struct file_value *v, size_t n)
 
 /* Reads KEY=VALUE lines (blank lines and # comments ignored, optional
  * matching quotes around VALUE), as systemd's EnvironmentFile does. */
-static int read_env_file(const char *path, struct file_value **out, size_t *nout,
+static int read_env_file(const char *path, bool migrate, struct file_value **out, size_t *nout,
     char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
@@ -164,6 +174,8 @@ static int read_env_file(const char *path, struct file_value **out, size_t *nout
 		}
 		*eq = '\0';
 		char *key = trim(s), *val = trim(eq + 1);
+		if (!migrate && migrate_only(key))
+			continue;
 		size_t vl = strlen(val);
 		if (vl >= 2 && (val[0] == '"' || val[0] == '\'') && val[vl - 1] == val[0]) {
 			val[vl - 1] = '\0';
@@ -195,6 +207,46 @@ static int read_env_file(const char *path, struct file_value **out, size_t *nout
 	}
 	*out = v;
 	*nout = n;
+	return 0;
+}
+
+/* The systemd credential NAME (LoadCredential=NAME:...) in dir: *out is the
+ * file's content without its trailing newline (malloc'd), or NULL when there
+ * is no such credential. */
+static int read_credential(const char *dir, const char *name, char **out, char *err,
+    size_t errlen)
+{
+	char path[4096];
+	*out = NULL;
+	if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) {
+		seterr(err, errlen, "CREDENTIALS_DIRECTORY is too long");
+		return -1;
+	}
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		seterr(err, errlen, "credential %s: %s", name, strerror(errno));
+		return -1;
+	}
+	char value[4096];
+	size_t n = fread(value, 1, sizeof value, f);
+	int failed = ferror(f);
+	fclose(f);
+	if (failed || n == sizeof value || memchr(value, '\0', n) != NULL) {
+		seterr(err, errlen, "credential %s: unreadable, too long or not text", name);
+		sodium_memzero(value, sizeof value);
+		return -1;
+	}
+	while (n > 0 && (value[n - 1] == '\n' || value[n - 1] == '\r'))
+		n--;
+	value[n] = '\0';
+	*out = strdup(value);
+	sodium_memzero(value, sizeof value);
+	if (*out == NULL) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
 	return 0;
 }
 
@@ -328,24 +380,37 @@ static int generate_secret(struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
-int config_load(struct config *out, char *err, size_t errlen)
+static int load(struct config *out, bool migrate, char *err, size_t errlen)
 {
 	struct file_value *fv = NULL;
 	size_t nfv = 0;
 	const char *env_file = getenv("ENV_FILE");
 	memset(out, 0, sizeof *out);
 	if (env_file != NULL && *env_file != '\0' &&
-	    read_env_file(env_file, &fv, &nfv, err, errlen) != 0)
+	    read_env_file(env_file, migrate, &fv, &nfv, err, errlen) != 0)
 		return -1;
 
+	const char *cred_dir = getenv("CREDENTIALS_DIRECTORY");
 	int rc = 0;
 	for (size_t i = 0; i < NSETTINGS && rc == 0; i++) {
-		const char *v = lookup(settings[i].name, fv, nfv);
+		if (!migrate && migrate_only(settings[i].name))
+			continue;
+		char *cred = NULL;
+		if (cred_dir != NULL && *cred_dir != '\0' &&
+		    read_credential(cred_dir, settings[i].name, &cred, err, errlen) != 0) {
+			rc = -1;
+			break;
+		}
+		const char *v = cred != NULL ? cred : lookup(settings[i].name, fv, nfv);
 		if (v != NULL && *v == '\0' && settings[i].type != SET_STRING)
 			v = NULL;
 		if (v == NULL)
 			v = settings[i].def;
 		rc = apply_setting(out, &settings[i], v, err, errlen);
+		if (cred != NULL) {
+			sodium_memzero(cred, strlen(cred));
+			free(cred);
+		}
 	}
 	free_file_values(fv, nfv);
 	if (rc != 0) {
@@ -354,7 +419,7 @@ int config_load(struct config *out, char *err, size_t errlen)
 	}
 	if (out->workers == 0)
 		out->workers = default_workers();
-	if (out->migration_database_url == NULL || *out->migration_database_url == '\0') {
+	if (migrate && (out->migration_database_url == NULL || *out->migration_database_url == '\0')) {
 		free(out->migration_database_url);
 		out->migration_database_url = strdup(out->database_url);
 	}
@@ -368,15 +433,26 @@ int config_load(struct config *out, char *err, size_t errlen)
 			*optional[i] = NULL;
 		}
 	}
-	if (out->migration_database_url == NULL || validate(out, err, errlen) != 0 ||
+	bool oom = migrate && out->migration_database_url == NULL;
+	if (oom || validate(out, err, errlen) != 0 ||
 	    (out->secret_key == NULL && out->environment != ENV_PRODUCTION &&
 		generate_secret(out, err, errlen) != 0)) {
-		if (out->migration_database_url == NULL)
+		if (oom)
 			seterr(err, errlen, "out of memory");
 		config_free(out);
 		return -1;
 	}
 	return 0;
+}
+
+int config_load(struct config *out, char *err, size_t errlen)
+{
+	return load(out, false, err, errlen);
+}
+
+int config_load_migrate(struct config *out, char *err, size_t errlen)
+{
+	return load(out, true, err, errlen);
 }
 
 /* Values that appear in tutorials, templates and the old Python defaults. */
@@ -388,6 +464,43 @@ static const char *const known_default_secrets[] = {
 	"replace-me-with-a-random-string-of-32-or-more-characters",
 	"0123456789abcdef0123456789abcdef",
 };
+
+bool config_smtp_tls_required(const struct config *c)
+{
+	return c->smtp_username != NULL || c->smtp_password != NULL ||
+	    (c->smtp_url != NULL && strncmp(c->smtp_url, "smtps://", 8) == 0);
+}
+
+/* Whether the host of scheme://[user@]host[:port][/...] is this machine:
+ * localhost, 127.0.0.0/8 or [::1]. */
+static bool url_host_is_loopback(const char *url)
+{
+	const char *h = strstr(url, "://");
+	if (h == NULL)
+		return false;
+	h += 3;
+	const char *end = h + strcspn(h, "/?#");
+	const char *at = memchr(h, '@', (size_t)(end - h));
+	if (at != NULL)
+		h = at + 1;
+	size_t n;
+	if (*h == '[') {
+		h++;
+		n = strcspn(h, "]");
+	} else {
+		n = strcspn(h, ":/?#");
+	}
+	if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
+		return true;
+	if (n == 3 && strncmp(h, "::1", 3) == 0)
+		return true;
+	if (n < 5 || strncmp(h, "127.", 4) != 0)
+		return false;
+	for (size_t i = 4; i < n; i++)
+		if (!isdigit((unsigned char)h[i]) && h[i] != '.')
+			return false;
+	return true;
+}
 
 int config_check_production(const struct config *c, char *err, size_t errlen)
 {
@@ -431,6 +544,22 @@ int config_check_production(const struct config *c, char *err, size_t errlen)
 	}
 	if (strncmp(c->frontend_url, "https://", 8) != 0) {
 		seterr(err, errlen, "FRONTEND_URL must be https:// in production");
+		return -1;
+	}
+	if (strncmp(c->stripe_api_base, "https://", 8) != 0) {
+		seterr(err, errlen, "STRIPE_API_BASE must be https:// in production");
+		return -1;
+	}
+	if (c->stripe_webhook_unsigned_insecure_allow) {
+		seterr(err, errlen, "STRIPE_WEBHOOK_UNSIGNED_INSECURE_ALLOW is never allowed in "
+		    "production");
+		return -1;
+	}
+	/* Reset links and codes would cross the network in clear, or under a
+	 * STARTTLS an attacker on the path can strip. */
+	if (c->smtp_url != NULL && !config_smtp_tls_required(c) && !url_host_is_loopback(c->smtp_url)) {
+		seterr(err, errlen, "SMTP_URL: plaintext SMTP to a host other than loopback in "
+		    "production; use smtps://, or set SMTP_USERNAME (STARTTLS is then required)");
 		return -1;
 	}
 	return 0;

@@ -1,6 +1,9 @@
 /* Settings: every one comes from the environment (or from the KEY=VALUE file
  * named by ENV_FILE, whose values win so that a reload can change them),
- * declared once in the table of config.c with its default and validation. */
+ * declared once in the table of config.c with its default and validation.
+ * A systemd credential of the setting's name ($CREDENTIALS_DIRECTORY/NAME,
+ * from LoadCredential=) wins over both: secrets need not be in the
+ * environment, which every child process inherits. */
 #ifndef GALA_CONFIG_H
 #define GALA_CONFIG_H
 
@@ -30,6 +33,7 @@ struct config {
 	int write_rate_limit_window_seconds;
 	char *stripe_secret_key;
 	char *stripe_webhook_secret;
+	bool stripe_webhook_unsigned_insecure_allow;
 	char *stripe_api_base;
 	char *stripe_price_ids;
 	int platform_fee_bps;
@@ -53,14 +57,26 @@ struct config {
  * reload, before new workers fork); read-only in workers. */
 extern const struct config *gala_config;
 
-/* Loads every setting into *out. Returns 0, or -1 with a message naming the
- * setting in err. Outside production a missing SECRET_KEY is generated. */
+/* Loads every setting into *out but MIGRATION_DATABASE_URL, which it never
+ * reads (migration_database_url stays NULL). Returns 0, or -1 with a
+ * message naming the setting in err. Outside production a missing
+ * SECRET_KEY is generated. */
 int config_load(struct config *out, char *err, size_t errlen);
 
+/* config_load for gala migrate: MIGRATION_DATABASE_URL too (default
+ * DATABASE_URL). */
+int config_load_migrate(struct config *out, char *err, size_t errlen);
+
 /* The production guards (seed, Phase 4): a missing, known-default or short
- * SECRET_KEY, a missing Stripe key or webhook secret. Returns 0 or -1 with
- * the reason in err. */
+ * SECRET_KEY, a missing Stripe key or webhook secret, a non-https
+ * STRIPE_API_BASE, STRIPE_WEBHOOK_UNSIGNED_INSECURE_ALLOW, plaintext SMTP
+ * (smtp:// without credentials, i.e. opportunistic STARTTLS) to a host other
+ * than loopback. Returns 0 or -1 with the reason in err. */
 int config_check_production(const struct config *c, char *err, size_t errlen);
+
+/* Whether mail must go over TLS (smtps://, or STARTTLS required): with SMTP
+ * credentials set, which never cross in clear (API.md "Mail"). */
+bool config_smtp_tls_required(const struct config *c);
 
 /* Keeps a generated SECRET_KEY of old in new when new has none, so that a
  * reload does not sign out every user. */

@@ -21,8 +21,12 @@ enum gala_error charges_stripe_error(arena_t *a, const struct stripe_result *r,
 	case STRIPE_NOT_CONFIGURED:
 		return GE_STRIPE_NOT_CONFIGURED;
 	case STRIPE_REFUSED:
-		why->message = arena_printf(a, "Stripe refused the request: %s",
-		    r->message[0] ? r->message : "no reason given");
+		/* Stripe's own words (they may name accounts, keys or limits)
+		 * stay in the log of the call (stripe.c log_call); the client
+		 * gets the request id to quote. */
+		why->message = r->request_id[0] ? arena_printf(a, "the payment provider refused the "
+		    "request (Stripe request %s)", r->request_id) :
+		    "the payment provider refused the request";
 		return GE_STRIPE_ERROR;
 	case STRIPE_UNAVAILABLE:
 	case STRIPE_AMBIGUOUS:
@@ -95,7 +99,7 @@ static enum gala_error pay_again(struct svc_ctx *cx, const struct money_row *ch,
 {
 	arena_t *a = cx->arena;
 	struct stripe_result r;
-	const char *path = arena_printf(a, "/v1/payment_intents/%s", ch->payment_intent);
+	const char *path = stripe_object_path(a, "payment_intents", "pi_", ch->payment_intent, NULL);
 	if (stripe_call(a, "GET", path, NULL, 0, NULL, &r) != STRIPE_OK)
 		return charges_stripe_error(a, &r, why);
 	*client_secret = stripe_str(r.object, "client_secret");
@@ -110,8 +114,9 @@ static enum gala_error cancel_old_intent(arena_t *a, const char *pi, struct refu
 {
 	struct stripe_result r, g;
 	const char *key = arena_printf(a, "cancel_payment_intent:%s", pi);
-	const char *path = arena_printf(a, "/v1/payment_intents/%s", pi);
-	if (stripe_call(a, "POST", arena_printf(a, "%s/cancel", path), NULL, 0, key, &r) == STRIPE_OK)
+	const char *path = stripe_object_path(a, "payment_intents", "pi_", pi, NULL);
+	if (stripe_call(a, "POST", stripe_object_path(a, "payment_intents", "pi_", pi, "cancel"),
+	    NULL, 0, key, &r) == STRIPE_OK)
 		return GE_OK;
 	if (r.outcome != STRIPE_REFUSED)
 		return charges_stripe_error(a, &r, why);
@@ -321,7 +326,7 @@ static enum gala_error reverse_payout(struct svc_ctx *cx, const struct booking *
 	const struct stripe_param params[] = {
 		{ "metadata[event_service_id]", b->id },
 	};
-	const char *path = arena_printf(a, "/v1/transfers/%s/reversals", po->transfer);
+	const char *path = stripe_object_path(a, "transfers", "tr_", po->transfer, "reversals");
 	const char *key = arena_printf(a, "reverse_transfer:%s", b->id);
 	if (stripe_call(a, "POST", path, params, 1, key, &r) != STRIPE_OK) {
 		if (r.outcome == STRIPE_REFUSED) {

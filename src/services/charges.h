@@ -55,7 +55,8 @@ enum gala_error charges_cancel_paid(struct svc_ctx *cx, const char *event_servic
 enum db_status charges_refund_orphans(arena_t *a, long long *count);
 
 /* The answer for a Stripe call that did not succeed: a refusal is 502
- * payment_error with Stripe's message in why, anything else 502
+ * payment_error with a generic message and Stripe's request id in why
+ * (never Stripe's own text: that is logged), anything else 502
  * stripe_unavailable (503 when no key is configured). */
 enum gala_error charges_stripe_error(arena_t *a, const struct stripe_result *r,
     struct refusal *why);

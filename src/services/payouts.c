@@ -178,7 +178,7 @@ static enum gala_error find_transfer(arena_t *a, const struct payout_job *j, con
 /* The charge a transfer may draw on before the funds settle. */
 static enum gala_error fetch_charge(arena_t *a, struct payout_job *j, struct stripe_result *r)
 {
-	const char *path = arena_printf(a, "/v1/payment_intents/%s", j->payment_intent);
+	const char *path = stripe_object_path(a, "payment_intents", "pi_", j->payment_intent, NULL);
 	if (stripe_call(a, "GET", path, NULL, 0, NULL, r) != STRIPE_OK)
 		return GE_STRIPE_UNAVAILABLE;
 	j->charge = stripe_str(r->object, "latest_charge");

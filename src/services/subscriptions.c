@@ -137,9 +137,9 @@ static enum db_status upsert_from_stripe(arena_t *a, const char *user_id, const 
 	const char *sid = stripe_str(sub, "id");
 	const char *status = stripe_str(sub, "status");
 	const char *price = stripe_sub_price(sub);
-	if (sid == NULL || price == NULL || !known_status(status)) {
+	if (!stripe_id_valid(sid, "sub_") || price == NULL || !known_status(status)) {
 		log_warn("gala.subscriptions", "ignoring a Stripe subscription object without "
-		    "id, price or a known status");
+		    "a sub_ id, a price or a known status");
 		*res = NULL;
 		return DB_OK;
 	}
@@ -329,7 +329,7 @@ enum gala_error subscriptions_cancel(struct svc_ctx *cx, const char *id, bool at
 		return GE_STRIPE_NOT_CONFIGURED;
 	arena_t *a = cx->arena;
 	const char *sid = db_value(row, 0, SUB_STRIPE_ID);
-	char *path = arena_printf(a, "/v1/subscriptions/%s", sid);
+	const char *path = stripe_object_path(a, "subscriptions", "sub_", sid, NULL);
 	struct stripe_result r;
 	if (at_period_end) {
 		const struct stripe_param params[] = { { "cancel_at_period_end", "true" } };
@@ -360,7 +360,8 @@ enum gala_error subscriptions_sync(struct svc_ctx *cx, const char *id, cJSON **s
 	if (!stripe_configured())
 		return GE_STRIPE_NOT_CONFIGURED;
 	struct stripe_result r;
-	char *path = arena_printf(cx->arena, "/v1/subscriptions/%s", db_value(row, 0, SUB_STRIPE_ID));
+	const char *path = stripe_object_path(cx->arena, "subscriptions", "sub_",
+	    db_value(row, 0, SUB_STRIPE_ID), NULL);
 	if (stripe_call(cx->arena, "GET", path, NULL, 0, NULL, &r) != STRIPE_OK)
 		return stripe_err(r.outcome);
 	return store_answer(cx, row, r.object, NULL, NULL, sub);
@@ -371,10 +372,16 @@ enum gala_error subscriptions_apply_event(arena_t *a, const cJSON *obj, long lon
 	const cJSON *meta = cJSON_GetObjectItem(obj, "metadata");
 	const char *user = stripe_str(meta, "user_id");
 	const char *customer = stripe_str(obj, "customer");
+	if (customer != NULL && !stripe_id_valid(customer, "cus_")) {
+		log_warn("gala.subscriptions", "subscription event with a malformed customer id ignored");
+		return GE_OK;
+	}
 	const char *p[] = { user != NULL && uuid_valid(user) ? user : NULL, customer };
 	PGresult *res;
-	enum db_status st = db_exec(a, &res, "SELECT id FROM users WHERE id = $1::uuid "
-	    "OR (stripe_customer_id IS NOT NULL AND stripe_customer_id = $2) LIMIT 1", 2, p);
+	enum db_status st = db_exec(a, &res,
+	    "SELECT id FROM (SELECT id, 0 AS pref FROM users WHERE stripe_customer_id = $2 "
+	    "UNION ALL SELECT id, 1 FROM users WHERE id = $1::uuid AND stripe_customer_id IS NULL) o "
+	    "ORDER BY pref LIMIT 1", 2, p);
 	if (st != DB_OK)
 		return db_error(st);
 	if (PQntuples(res) != 1) {

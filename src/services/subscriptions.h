@@ -36,7 +36,10 @@ enum gala_error subscriptions_sync(struct svc_ctx *cx, const char *id, cJSON **s
 /* Applies a customer.subscription.created|updated|deleted event whose
  * data.object is obj and whose Stripe time is created, inside the caller's
  * transaction. Returns DB status semantics via gala_error (GE_OK when
- * applied or ignored as older/unknown). */
+ * applied or ignored as older/unknown). The owner is the user whose stored
+ * customer (users.stripe_customer_id) the event names; metadata.user_id
+ * counts only for a user with no stored customer. An id not of Stripe's
+ * shape (sub_, cus_) has the event ignored. */
 enum gala_error subscriptions_apply_event(arena_t *a, const cJSON *obj, long long created);
 
 #endif

@@ -19,13 +19,27 @@ static bool is(const char *a, const char *b)
 	return a != NULL && strcmp(a, b) == 0;
 }
 
-enum webhook_auth webhook_authenticate(enum gala_environment env, const char *secrets,
-    const char *header, const char *payload, size_t len, long long now)
+enum webhook_auth webhook_authenticate(enum gala_environment env, bool allow_unsigned,
+    const char *secrets, const char *header, const char *payload, size_t len, long long now)
 {
 	if (secrets == NULL || *secrets == '\0')
-		return env == ENV_PRODUCTION ? WEBHOOK_DENY : WEBHOOK_UNVERIFIED;
+		return allow_unsigned && env != ENV_PRODUCTION ? WEBHOOK_UNVERIFIED : WEBHOOK_DENY;
 	return stripe_signature_valid(header, payload, len, secrets, now,
 	    WEBHOOK_TOLERANCE_SECONDS) ? WEBHOOK_VERIFIED : WEBHOOK_DENY;
+}
+
+/* A Stripe id of the event's object, or NULL when absent or not of
+ * Stripe's shape (a forged "../customers/cus_x" is never stored nor used). */
+static const char *object_id(const struct webhook_event *ev, const cJSON *obj, const char *name,
+    const char *prefix)
+{
+	const char *id = stripe_str(obj, name);
+	if (id != NULL && !stripe_id_valid(id, prefix)) {
+		log_warn("gala.webhooks", "%s %s: %s is not a %s id; left out", ev->type, ev->id,
+		    name, prefix);
+		return NULL;
+	}
+	return id;
 }
 
 /* ------------------------------------------------------------ charges */
@@ -94,11 +108,11 @@ static enum gala_error on_payment_succeeded(const struct webhook_event *ev)
 	struct booking b;
 	struct money_row ch;
 	bool found;
-	const char *pi = stripe_str(ev->object, "id");
+	const char *pi = object_id(ev, ev->object, "id", "pi_");
 	enum gala_error e = lock_charge(ev, "payment_intent", pi, &b, &ch, &found);
 	if (e != GE_OK || !found)
 		return e;
-	const char *charge = stripe_str(ev->object, "latest_charge");
+	const char *charge = object_id(ev, ev->object, "latest_charge", "ch_");
 	if (is(ch.status, "succeeded") || is(ch.status, "refunded")) {
 		/* Already known; the charge id may still be missing. */
 		return ch.charge == NULL && charge != NULL ?
@@ -126,7 +140,7 @@ static enum gala_error on_payment_failed(const struct webhook_event *ev)
 	struct booking b;
 	struct money_row ch;
 	bool found;
-	const char *pi = stripe_str(ev->object, "id");
+	const char *pi = object_id(ev, ev->object, "id", "pi_");
 	enum gala_error e = lock_charge(ev, "payment_intent", pi, &b, &ch, &found);
 	if (e != GE_OK || !found || !is(ch.status, "requires_payment"))
 		return e;
@@ -154,11 +168,11 @@ static enum gala_error on_charge_refunded(const struct webhook_event *ev)
 	struct booking b;
 	struct money_row ch, po;
 	bool found;
-	const char *charge = stripe_str(ev->object, "id");
+	const char *charge = object_id(ev, ev->object, "id", "ch_");
 	enum gala_error e = lock_charge(ev, "charge", charge, &b, &ch, &found);
 	if (e == GE_OK && !found)
-		e = lock_charge(ev, "payment_intent", stripe_str(ev->object, "payment_intent"), &b, &ch,
-		    &found);
+		e = lock_charge(ev, "payment_intent", object_id(ev, ev->object, "payment_intent", "pi_"),
+		    &b, &ch, &found);
 	if (e != GE_OK || !found)
 		return e;
 	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev->object, "refunded"))) {
@@ -173,8 +187,8 @@ static enum gala_error on_charge_refunded(const struct webhook_event *ev)
 	bool reversed = po.res != NULL && is(po.status, "reversed");
 	if (!is(ch.status, "refunded")) {
 		const cJSON *refunds = cJSON_GetObjectItemCaseSensitive(ev->object, "refunds");
-		const char *refund = stripe_str(cJSON_GetArrayItem(
-		    cJSON_GetObjectItemCaseSensitive(refunds, "data"), 0), "id");
+		const char *refund = object_id(ev, cJSON_GetArrayItem(
+		    cJSON_GetObjectItemCaseSensitive(refunds, "data"), 0), "id", "re_");
 		const char *p[] = { ch.id, refund, charge };
 		PGresult *res;
 		enum db_status st = db_exec(ev->arena, &res, "UPDATE payments SET status = 'refunded', "
@@ -219,7 +233,7 @@ static enum gala_error on_charge_refunded(const struct webhook_event *ev)
  * payouts. An event older than the last one applied is ignored. */
 static enum gala_error on_account_updated(const struct webhook_event *ev)
 {
-	const char *acct = stripe_str(ev->object, "id");
+	const char *acct = object_id(ev, ev->object, "id", "acct_");
 	if (acct == NULL)
 		return GE_OK;
 	bool enabled = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev->object, "payouts_enabled"));

@@ -31,15 +31,15 @@
 enum webhook_auth {
 	WEBHOOK_DENY,        /* 403 */
 	WEBHOOK_VERIFIED,    /* a v1 signature of one of the secrets matched */
-	WEBHOOK_UNVERIFIED,  /* no secret outside production: accepted, logged */
+	WEBHOOK_UNVERIFIED,  /* no secret, opted in outside production: accepted, logged */
 };
 
-/* The decision of API.md: production without a secret refuses everything;
- * with secrets (comma-separated) the Stripe-Signature header must verify
- * within +-WEBHOOK_TOLERANCE_SECONDS of now; elsewhere without a secret the
- * event is accepted unverified. header may be NULL. */
-enum webhook_auth webhook_authenticate(enum gala_environment env, const char *secrets,
-    const char *header, const char *payload, size_t len, long long now);
+/* With secrets (comma-separated) the Stripe-Signature header must verify
+ * within +-WEBHOOK_TOLERANCE_SECONDS of now. Without a secret every event is
+ * refused, unless allow_unsigned (STRIPE_WEBHOOK_UNSIGNED_INSECURE_ALLOW)
+ * outside production: then it is accepted unverified. header may be NULL. */
+enum webhook_auth webhook_authenticate(enum gala_environment env, bool allow_unsigned,
+    const char *secrets, const char *header, const char *payload, size_t len, long long now);
 
 /* One event as a handler sees it, inside the open transaction that also
  * records its id. */

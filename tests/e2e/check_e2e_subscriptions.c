@@ -393,19 +393,93 @@ START_TEST(webhook_for_a_subscription_made_elsewhere)
 	char *cus = test_db_value(c, "SELECT stripe_customer_id FROM users WHERE id = $1", 1, p);
 	PQfinish(c);
 	char body[512];
-	snprintf(body, sizeof body, "{\"id\":\"sub_outside_%d\",\"object\":\"subscription\","
+	snprintf(body, sizeof body, "{\"id\":\"sub_outside%d\",\"object\":\"subscription\","
 	    "\"customer\":\"%s\",\"status\":\"trialing\",\"cancel_at_period_end\":false,"
 	    "\"current_period_end\":%lld,\"metadata\":{},\"items\":{\"data\":[{\"price\":"
 	    "{\"id\":\"price_pro_monthly\"}}]}}", (int)getpid(), cus, (long long)time(NULL) + 86400);
 	char path[256];
-	snprintf(path, sizeof path, "/_fake/objects/sub_outside_%d", (int)getpid());
+	snprintf(path, sizeof path, "/_fake/objects/sub_outside%d", (int)getpid());
 	cJSON_Delete(fake("POST", path, body));
-	snprintf(path, sizeof path, "sub_outside_%d", (int)getpid());
+	snprintf(path, sizeof path, "sub_outside%d", (int)getpid());
 	ck_assert_int_eq(send_event("customer.subscription.created", path, NULL,
 	    (long long)time(NULL), NULL), 200);
 	cJSON *l = list(&u);
 	ck_assert_int_eq((int)cJSON_GetObjectItem(l, "total")->valuedouble, 2);
 	cJSON_Delete(l);
+	free(cus);
+}
+END_TEST
+
+/* Requests the Stripe fake saw whose path starts with prefix. */
+static int fake_requests(const char *prefix)
+{
+	char path[256];
+	snprintf(path, sizeof path, "/_fake/requests?path_prefix=%s", prefix);
+	cJSON *out = fake("GET", path, NULL);
+	int n = (int)cJSON_GetObjectItem(out, "count")->valuedouble;
+	cJSON_Delete(out);
+	return n;
+}
+
+/* A forged id that is a path to another endpoint ("../customers/cus_x")
+ * in a signed event is ignored, as is a malformed customer; and a forged
+ * id already stored is never sent to Stripe. */
+START_TEST(forged_stripe_ids_reach_no_endpoint)
+{
+	struct user u = new_user("forged");
+	cJSON *s = start(&u, "price_basic_monthly", 201);
+	char id[64];
+	snprintf(id, sizeof id, "%s", jstr(cJSON_GetObjectItem(s, "subscription"), "id"));
+	cJSON_Delete(s);
+	PGconn *c = test_db_superuser();
+	const char *p[] = { u.id, id };
+	char *cus = test_db_value(c, "SELECT stripe_customer_id FROM users WHERE id = $1", 1, p);
+	int customers_before = fake_requests("/v1/customers/");
+
+	/* First the subscription id is forged, then the customer. */
+	for (int i = 0; i < 2; i++) {
+		char sid[128], cid[128], body[1024];
+		if (i == 0) {
+			snprintf(sid, sizeof sid, "../customers/%s", cus);
+			snprintf(cid, sizeof cid, "%s", cus);
+		} else {
+			snprintf(sid, sizeof sid, "sub_forged%d", (int)getpid());
+			snprintf(cid, sizeof cid, "../customers/%s", cus);
+		}
+		snprintf(body, sizeof body, "{\"type\":\"customer.subscription.updated\",\"object\":"
+		    "{\"id\":\"%s\",\"object\":\"subscription\",\"customer\":\"%s\","
+		    "\"status\":\"active\",\"cancel_at_period_end\":false,"
+		    "\"current_period_end\":%lld,\"metadata\":{\"user_id\":\"%s\"},"
+		    "\"items\":{\"data\":[{\"price\":{\"id\":\"price_pro_monthly\"}}]}}}",
+		    sid, cid, (long long)time(NULL) + 86400, u.id);
+		cJSON *out = fake("POST", "/_fake/webhooks/send", body);
+		ck_assert_msg((long)cJSON_GetObjectItem(out, "status")->valuedouble == 200,
+		    "forged %d: %s", i, jstr(out, "body") ? jstr(out, "body") : "(no answer)");
+		cJSON_Delete(out);
+	}
+	cJSON *l = list(&u);
+	ck_assert_int_eq((int)cJSON_GetObjectItem(l, "total")->valuedouble, 1);
+	ck_assert_str_eq(jstr(first_item(l), "id"), id);
+	cJSON_Delete(l);
+
+	/* A forged id stored before ids were checked: sync refuses it with
+	 * the generic message and calls no endpoint at all. */
+	int subs_before = fake_requests("/v1/subscriptions");
+	char *bad = test_db_value(c, "UPDATE subscriptions SET stripe_subscription_id = "
+	    "'../customers/' || (SELECT stripe_customer_id FROM users WHERE id = $1) "
+	    "WHERE id = $2 RETURNING stripe_subscription_id", 2, p);
+	free(bad);
+	char path[256];
+	snprintf(path, sizeof path, "/api/subscriptions/%s/sync", id);
+	struct http_resp r;
+	ck_assert_int_eq(http_json("POST", path, u.token, NULL, &r), 0);
+	ck_assert_msg(r.status == 502, "sync: %ld %s", r.status, r.body);
+	ck_assert_str_eq(http_error_code(&r), "stripe_error");
+	ck_assert_ptr_null(strstr(r.body, "../"));
+	http_resp_free(&r);
+	ck_assert_int_eq(fake_requests("/v1/subscriptions"), subs_before);
+	ck_assert_int_eq(fake_requests("/v1/customers/"), customers_before);
+	PQfinish(c);
 	free(cus);
 }
 END_TEST
@@ -475,6 +549,7 @@ int main(void)
 	tcase_add_test(tc, others_cannot_touch_it);
 	tcase_add_test(tc, concurrent_starts_make_one_customer);
 	tcase_add_test(tc, webhook_for_a_subscription_made_elsewhere);
+	tcase_add_test(tc, forged_stripe_ids_reach_no_endpoint);
 	tcase_add_test(tc, retried_start_makes_one_stripe_subscription);
 	tcase_add_test(tc, large_webhook_event_is_accepted);
 	suite_add_tcase(s, tc);

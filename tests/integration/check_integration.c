@@ -129,6 +129,34 @@ START_TEST(migrations_apply_then_noop)
 }
 END_TEST
 
+/* A cluster upgraded from PostgreSQL < 15 may still let PUBLIC create in
+ * schema public; 0010_public_schema takes that away. */
+START_TEST(public_schema_closed_to_public)
+{
+	char *url = fresh_database("itest_public");
+	char su_url[1024];
+	snprintf(su_url, sizeof su_url, "postgresql://postgres%s", strchr(url, '@'));
+	PGconn *su = PQconnectdb(su_url);
+	ck_assert_msg(PQstatus(su) == CONNECTION_OK, "db: %s", PQerrorMessage(su));
+	PGresult *r = PQexec(su, "GRANT CREATE ON SCHEMA public TO PUBLIC");
+	ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	static const char check[] = "SELECT has_schema_privilege('gala_app', 'public', 'CREATE')";
+	char *can = test_db_value(su, check, 0, NULL);
+	ck_assert_str_eq(can, "t");
+	free(can);
+	char *dir = schema_dir(), *log;
+	ck_assert_int_eq(run_migrate(url, dir, &log), 0);
+	free(log);
+	can = test_db_value(su, check, 0, NULL);
+	ck_assert_str_eq(can, "f");
+	free(can);
+	PQfinish(su);
+	free(dir);
+	free(url);
+}
+END_TEST
+
 START_TEST(changed_migration_is_refused)
 {
 	char *url = fresh_database("itest_changed");
@@ -435,6 +463,7 @@ int main(void)
 	TCase *tc = tcase_create("db");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, migrations_apply_then_noop);
+	tcase_add_test(tc, public_schema_closed_to_public);
 	tcase_add_test(tc, changed_migration_is_refused);
 	tcase_add_test(tc, failed_migration_rolls_back);
 	tcase_add_test(tc, health_and_reconnect);

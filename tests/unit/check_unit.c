@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -435,16 +436,21 @@ START_TEST(config_production_guards)
 }
 END_TEST
 
+/* Writes text to a new file named from path (a mkstemp template). */
+static void write_temp_file(char *path, const char *text)
+{
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
 START_TEST(config_env_file_overrides)
 {
 	struct config c;
 	char err[256];
 	char path[] = "/tmp/gala-envXXXXXX";
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	const char *text = "# comment\nWORKERS=7\nMAIL_FROM=\"Gala <hi@example.com>\"\n";
-	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
+	write_temp_file(path, "# comment\nWORKERS=7\nMAIL_FROM=\"Gala <hi@example.com>\"\n");
 	set_env("WORKERS", "3");
 	set_env("ENV_FILE", path);
 	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
@@ -456,6 +462,164 @@ START_TEST(config_env_file_overrides)
 	ck_assert_ptr_nonnull(strstr(err, "ENV_FILE"));
 	set_env("ENV_FILE", NULL);
 	set_env("WORKERS", NULL);
+}
+END_TEST
+
+/* LoadCredential=NAME:... puts a setting in $CREDENTIALS_DIRECTORY/NAME; it
+ * wins over the environment and ENV_FILE. */
+START_TEST(config_systemd_credentials)
+{
+	struct config c;
+	char err[256];
+	char dir[] = "/tmp/gala-credsXXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char path[512];
+	snprintf(path, sizeof path, "%s/STRIPE_WEBHOOK_SECRET", dir);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("whsec_from_credential\n", f);
+	fclose(f);
+	set_env("ENV_FILE", NULL);
+	set_env("ENVIRONMENT", "test");
+	set_env("STRIPE_WEBHOOK_SECRET", "whsec_from_environment");
+	set_env("STRIPE_SECRET_KEY", "sk_test_from_environment");
+	set_env("CREDENTIALS_DIRECTORY", dir);
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_str_eq(c.stripe_webhook_secret, "whsec_from_credential");
+	ck_assert_str_eq(c.stripe_secret_key, "sk_test_from_environment");
+	config_free(&c);
+	/* A credential that is not a readable text file stops the load. */
+	snprintf(path, sizeof path, "%s/SECRET_KEY", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	ck_assert_int_eq(config_load(&c, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "SECRET_KEY"));
+	ck_assert_int_eq(rmdir(path), 0);
+	snprintf(path, sizeof path, "%s/STRIPE_WEBHOOK_SECRET", dir);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+	set_env("CREDENTIALS_DIRECTORY", NULL);
+	set_env("STRIPE_WEBHOOK_SECRET", NULL);
+	set_env("STRIPE_SECRET_KEY", NULL);
+	set_env("ENVIRONMENT", NULL);
+}
+END_TEST
+
+/* One production setting changed from a passing configuration: name=value
+ * must make config_check_production fail with want in the message (want
+ * NULL: pass). */
+static void production_case(const char *name, const char *value, const char *want)
+{
+	struct config c;
+	char err[256] = "";
+	set_env(name, value);
+	ck_assert_msg(config_load(&c, err, sizeof err) == 0, "%s=%s: %s", name, value, err);
+	int rc = config_check_production(&c, err, sizeof err);
+	if (want == NULL)
+		ck_assert_msg(rc == 0, "%s=%s refused: %s", name, value, err);
+	else
+		ck_assert_msg(rc == -1 && strstr(err, want) != NULL, "%s=%s accepted (%s)", name,
+		    value, err);
+	config_free(&c);
+	set_env(name, NULL);
+}
+
+START_TEST(config_production_transport_guards)
+{
+	set_env("ENV_FILE", NULL);
+	set_env("ENVIRONMENT", "production");
+	set_env("SECRET_KEY", "Zq3v9LmP0xT7wRk2Hs5nB8yC4dF6gJ1e");
+	set_env("STRIPE_SECRET_KEY", "sk_live_x");
+	set_env("STRIPE_WEBHOOK_SECRET", "whsec_x");
+	set_env("FRONTEND_URL", "https://gala.example");
+	production_case("STRIPE_API_BASE", "http://api.stripe.com", "STRIPE_API_BASE");
+	production_case("STRIPE_API_BASE", "https://api.stripe.com", NULL);
+	production_case("STRIPE_WEBHOOK_UNSIGNED_INSECURE_ALLOW", "true",
+	    "STRIPE_WEBHOOK_UNSIGNED_INSECURE_ALLOW");
+	/* Plaintext (or strippable STARTTLS) SMTP leaves only for loopback. */
+	production_case("SMTP_URL", "smtp://mail.example.com:587", "SMTP_URL");
+	production_case("SMTP_URL", "smtp://relay@10.0.0.5:25", "SMTP_URL");
+	production_case("SMTP_URL", "smtp://127.0.0.1.example.com:25", "SMTP_URL");
+	production_case("SMTP_URL", "smtp://localhost.example.com", "SMTP_URL");
+	production_case("SMTP_URL", "smtps://mail.example.com:465", NULL);
+	production_case("SMTP_URL", "smtp://127.0.0.1:2525", NULL);
+	production_case("SMTP_URL", "smtp://localhost:25", NULL);
+	production_case("SMTP_URL", "smtp://[::1]:25", NULL);
+	set_env("SMTP_USERNAME", "gala");
+	production_case("SMTP_URL", "smtp://mail.example.com:587", NULL);
+	set_env("SMTP_USERNAME", NULL);
+
+	/* Outside production the same settings load and pass; the opt-in is
+	 * read. */
+	set_env("ENVIRONMENT", "test");
+	production_case("SMTP_URL", "smtp://mail.example.com:587", NULL);
+	production_case("STRIPE_API_BASE", "http://127.0.0.1:12111", NULL);
+	struct config c;
+	char err[256];
+	set_env("STRIPE_WEBHOOK_UNSIGNED_INSECURE_ALLOW", "true");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert(c.stripe_webhook_unsigned_insecure_allow);
+	ck_assert_int_eq(config_check_production(&c, err, sizeof err), 0);
+	config_free(&c);
+	set_env("STRIPE_WEBHOOK_UNSIGNED_INSECURE_ALLOW", NULL);
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert(!c.stripe_webhook_unsigned_insecure_allow);
+	config_free(&c);
+	set_env("ENVIRONMENT", NULL);
+	set_env("SECRET_KEY", NULL);
+	set_env("STRIPE_SECRET_KEY", NULL);
+	set_env("STRIPE_WEBHOOK_SECRET", NULL);
+	set_env("FRONTEND_URL", NULL);
+}
+END_TEST
+
+START_TEST(config_smtp_tls_requirement)
+{
+	struct config c = { 0 };
+	c.smtp_url = "smtp://127.0.0.1:2525";
+	ck_assert(!config_smtp_tls_required(&c));
+	c.smtp_url = "smtps://mail.example.com";
+	ck_assert(config_smtp_tls_required(&c));
+	c.smtp_url = "smtp://mail.example.com:587";
+	c.smtp_username = "gala";
+	ck_assert(config_smtp_tls_required(&c));
+	c.smtp_username = NULL;
+	c.smtp_password = "pw";
+	ck_assert(config_smtp_tls_required(&c));
+}
+END_TEST
+
+/* config_load leaves migration_database_url unset, config_load_migrate
+ * reads want. */
+static void assert_migration_url(const char *want)
+{
+	struct config c;
+	char err[256];
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_ptr_null(c.migration_database_url);
+	config_free(&c);
+	ck_assert_int_eq(config_load_migrate(&c, err, sizeof err), 0);
+	ck_assert_str_eq(c.migration_database_url, want);
+	config_free(&c);
+}
+
+/* Only gala migrate reads the schema owner's URL: neither from the
+ * environment nor from ENV_FILE does it reach any other command. */
+START_TEST(config_migration_url_read_by_migrate_only)
+{
+	char path[] = "/tmp/gala-envXXXXXX";
+	write_temp_file(path, "MIGRATION_DATABASE_URL=postgresql://gala_owner@/from-file\n");
+	set_env("ENVIRONMENT", "test");
+	set_env("DATABASE_URL", "postgresql://gala_app@/gala");
+	set_env("MIGRATION_DATABASE_URL", "postgresql://gala_owner@/gala");
+	assert_migration_url("postgresql://gala_owner@/gala");
+	set_env("ENV_FILE", path);
+	assert_migration_url("postgresql://gala_owner@/from-file");
+	set_env("ENV_FILE", NULL);
+	set_env("MIGRATION_DATABASE_URL", NULL);
+	assert_migration_url("postgresql://gala_app@/gala");
+	unlink(path);
+	set_env("DATABASE_URL", NULL);
+	set_env("ENVIRONMENT", NULL);
 }
 END_TEST
 
@@ -857,6 +1021,10 @@ static Suite *unit_suite(void)
 	tcase_add_test(core, config_defaults_and_validation);
 	tcase_add_test(core, config_production_guards);
 	tcase_add_test(core, config_env_file_overrides);
+	tcase_add_test(core, config_systemd_credentials);
+	tcase_add_test(core, config_production_transport_guards);
+	tcase_add_test(core, config_smtp_tls_requirement);
+	tcase_add_test(core, config_migration_url_read_by_migrate_only);
 	suite_add_tcase(s, core);
 	TCase *auth = tcase_create("auth");
 	tcase_add_checked_fixture(auth, setup, teardown);

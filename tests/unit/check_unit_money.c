@@ -53,6 +53,56 @@ START_TEST(form_encoding_nested_keys)
 }
 END_TEST
 
+START_TEST(ids_checked_and_encoded_into_paths)
+{
+	static const char *const good[][2] = {
+		{ "sub_1MowQVLkdIwHu7ixeRlqHVzs", "sub_" }, { "cus_NffrFeUfNV2Hib", "cus_" },
+		{ "acct_1032D82eZvKYlo2C", "acct_" }, { "pi_3MtwBwLkdIwHu7ix28a3tqPa", "pi_" },
+		{ "ch_3MmlLrLkdIwHu7ix0snN0B15", "ch_" }, { "tr_1MiN3gLkdIwHu7ixNCZvFdgA", "tr_" },
+		{ "re_1Nispe2eZvKYlo2Cd31jOCgZ", "re_" }, { "evt_1NG8Du2eZvKYlo2CUI79vXWy", "evt_" },
+		{ "price_1MoBy5LkdIwHu7ixZhnattbh", "price_" },
+	};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		ck_assert_msg(stripe_id_valid(good[i][0], good[i][1]), "refused %s", good[i][0]);
+	static const char *const bad[] = { "../customers/cus_x", "sub_../../customers/cus_x",
+		"sub_", "sub", "cus_abc", "sub_abc/def", "sub_abc%2Fdef", "sub_abc?x=1", "sub_abc#x",
+		"sub_abc def", "sub_abc\n", "sub_a.b", "sub_a_b", "sub_\xc3\xa9t\xc3\xa9", "" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ck_assert_msg(!stripe_id_valid(bad[i], "sub_"), "accepted %s", bad[i]);
+	ck_assert(!stripe_id_valid(NULL, "sub_"));
+	/* Bounded: 255 characters after the prefix, not one more. */
+	char longest[4 + STRIPE_ID_MAX + 2];
+	memcpy(longest, "sub_", 4);
+	memset(longest + 4, 'a', STRIPE_ID_MAX);
+	longest[4 + STRIPE_ID_MAX] = '\0';
+	ck_assert(stripe_id_valid(longest, "sub_"));
+	longest[4 + STRIPE_ID_MAX] = 'a';
+	longest[4 + STRIPE_ID_MAX + 1] = '\0';
+	ck_assert(!stripe_id_valid(longest, "sub_"));
+
+	ck_assert_str_eq(stripe_object_path(A, "subscriptions", "sub_", "sub_Abc123", NULL),
+	    "/v1/subscriptions/sub_Abc123");
+	ck_assert_str_eq(stripe_object_path(A, "transfers", "tr_", "tr_9z", "reversals"),
+	    "/v1/transfers/tr_9z/reversals");
+	ck_assert_ptr_null(stripe_object_path(A, "subscriptions", "sub_", "../customers/cus_x",
+	    NULL));
+	ck_assert_ptr_null(stripe_object_path(A, "payment_intents", "pi_", "pi_1/cancel", NULL));
+	ck_assert_ptr_null(stripe_object_path(A, "subscriptions", "sub_", "cus_x", NULL));
+	ck_assert_ptr_null(stripe_object_path(A, "subscriptions", "sub_", NULL, NULL));
+
+	/* A refused id never becomes a request. */
+	struct config cfg = { .stripe_secret_key = "sk_test_x",
+		.stripe_api_base = "http://127.0.0.1:9", .request_timeout_seconds = 5 };
+	const struct config *saved = gala_config;
+	gala_config = &cfg;
+	struct stripe_result r;
+	ck_assert_int_eq(stripe_call(A, "GET", NULL, NULL, 0, NULL, &r), STRIPE_REFUSED);
+	ck_assert_int_eq(r.attempts, 0);
+	ck_assert_int_eq(r.http_status, 0);
+	gala_config = saved;
+}
+END_TEST
+
 START_TEST(error_objects_parsed)
 {
 	struct stripe_result r = { 0 };
@@ -199,26 +249,34 @@ START_TEST(webhook_authentication_decision)
 	crypto_hmac_sha256_hex("whsec_x", msg, strlen(msg), mac);
 	char *good = arena_printf(A, "t=%lld,v1=%s", now, mac);
 
-	/* Production without a secret refuses everything, signed or not. */
-	ck_assert_int_eq(webhook_authenticate(ENV_PRODUCTION, NULL, good, payload, 2, now),
-	    WEBHOOK_DENY);
-	ck_assert_int_eq(webhook_authenticate(ENV_PRODUCTION, NULL, NULL, payload, 2, now),
-	    WEBHOOK_DENY);
-	/* Elsewhere without a secret: accepted, unverified. */
-	ck_assert_int_eq(webhook_authenticate(ENV_DEVELOPMENT, NULL, NULL, payload, 2, now),
-	    WEBHOOK_UNVERIFIED);
-	ck_assert_int_eq(webhook_authenticate(ENV_TEST, NULL, "t=1,v1=00", payload, 2, now),
-	    WEBHOOK_UNVERIFIED);
-	/* A secret is set: the header must be there and valid, in any environment. */
+	/* Without a secret everything is refused, signed or not, in every
+	 * environment, unless the insecure opt-in is set. */
 	for (int e = ENV_DEVELOPMENT; e <= ENV_PRODUCTION; e++) {
-		ck_assert_int_eq(webhook_authenticate(e, "whsec_x", good, payload, 2, now),
-		    WEBHOOK_VERIFIED);
-		ck_assert_int_eq(webhook_authenticate(e, "whsec_x", NULL, payload, 2, now),
+		ck_assert_int_eq(webhook_authenticate(e, false, NULL, good, payload, 2, now),
 		    WEBHOOK_DENY);
-		ck_assert_int_eq(webhook_authenticate(e, "whsec_y", good, payload, 2, now),
+		ck_assert_int_eq(webhook_authenticate(e, false, NULL, NULL, payload, 2, now),
 		    WEBHOOK_DENY);
-		ck_assert_int_eq(webhook_authenticate(e, "whsec_x", good, payload, 2, now + 301),
-		    WEBHOOK_DENY);
+	}
+	/* The opt-in: accepted unverified outside production, never in it. */
+	ck_assert_int_eq(webhook_authenticate(ENV_DEVELOPMENT, true, NULL, NULL, payload, 2, now),
+	    WEBHOOK_UNVERIFIED);
+	ck_assert_int_eq(webhook_authenticate(ENV_TEST, true, NULL, "t=1,v1=00", payload, 2, now),
+	    WEBHOOK_UNVERIFIED);
+	ck_assert_int_eq(webhook_authenticate(ENV_PRODUCTION, true, NULL, NULL, payload, 2, now),
+	    WEBHOOK_DENY);
+	/* A secret is set: the header must be there and valid, in any
+	 * environment, opt-in or not. */
+	for (int e = ENV_DEVELOPMENT; e <= ENV_PRODUCTION; e++) {
+		for (int allow = 0; allow <= 1; allow++) {
+			ck_assert_int_eq(webhook_authenticate(e, allow, "whsec_x", good, payload, 2, now),
+			    WEBHOOK_VERIFIED);
+			ck_assert_int_eq(webhook_authenticate(e, allow, "whsec_x", NULL, payload, 2, now),
+			    WEBHOOK_DENY);
+			ck_assert_int_eq(webhook_authenticate(e, allow, "whsec_y", good, payload, 2, now),
+			    WEBHOOK_DENY);
+			ck_assert_int_eq(webhook_authenticate(e, allow, "whsec_x", good, payload, 2,
+			    now + 301), WEBHOOK_DENY);
+		}
 	}
 }
 END_TEST
@@ -229,6 +287,7 @@ static Suite *money_suite(void)
 	TCase *client = tcase_create("stripe-client");
 	tcase_add_checked_fixture(client, setup, teardown);
 	tcase_add_test(client, form_encoding_nested_keys);
+	tcase_add_test(client, ids_checked_and_encoded_into_paths);
 	tcase_add_test(client, error_objects_parsed);
 	tcase_add_test(client, retry_decisions);
 	suite_add_tcase(s, client);
