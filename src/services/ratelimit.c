@@ -16,6 +16,8 @@ const char *ratelimit_policy_name(enum ratelimit_policy p)
 	switch (p) {
 	case RL_AUTH_EMAIL:
 		return "auth-email";
+	case RL_AUTH_USER:
+		return "auth-user";
 	case RL_AUTH:
 		return "auth";
 	case RL_WRITE:

@@ -20,6 +20,7 @@
 /* In the order that breaks ties for the RateLimit field. */
 enum ratelimit_policy {
 	RL_AUTH_EMAIL,
+	RL_AUTH_USER,
 	RL_AUTH,
 	RL_WRITE,
 };
