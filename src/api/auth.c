@@ -316,8 +316,11 @@ void api_auth_mfa_verify(struct request *req)
 	const char *code = v_mfa_code(&v);
 	if (v.failed)
 		return;
+	const char *user_id = NULL;
 	struct issued_session s = { 0 };
-	enum gala_error e = mfa_verify(&req->cx, token, code, &s);
+	enum gala_error e = mfa_verify(&req->cx, token, code, &user_id);
+	if (e == GE_OK)
+		e = accounts_open_session(&req->cx, user_id, true, &s);
 	if (e != GE_OK) {
 		respond_failure(req, e);
 		return;

@@ -16,7 +16,6 @@
 #include "core/jwt.h"
 #include "core/log.h"
 #include "core/password.h"
-#include "services/mfa.h"
 #include "services/session.h"
 
 /* id, email, full_name, role, email_verified, created_at, mfa_enabled */
@@ -207,12 +206,15 @@ enum gala_error accounts_login(struct svc_ctx *cx, const char *email, const char
 		m = cJSON_CreateObject();
 		cJSON_AddStringToObject(m, "next", "mfa");
 	}
-	if ((mfa && (st = mfa_issue_token(a, user_id, out)) != DB_OK) ||
+	if ((mfa && (st = mfa_issue_token(a, user_id, out->mfa_token)) != DB_OK) ||
 	    (st = audit_write(cx, a, user_id, user_id, "auth.login", "success", m)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return db_fail(db_error(st));
-	if (mfa)
+	if (mfa) {
+		out->mfa_required = true;
+		out->expires_in = MFA_TOKEN_TTL_SECONDS;
 		return GE_OK;
+	}
 	if (issue_session(user_id, db_value(res, 0, US_ROLE), db_int(res, 0, US_TOKEN_VERSION),
 	    false, out) != 0)
 		return GE_INTERNAL;

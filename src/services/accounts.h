@@ -11,6 +11,7 @@
 #include "core/errors.h"
 #include "db/db.h"
 #include "services/context.h"
+#include "services/mfa.h"
 
 #define OTP_TTL_SECONDS 600
 #define OTP_MAX_ATTEMPTS 5
@@ -27,7 +28,7 @@ struct issued_session {
 	long expires_in;
 	cJSON *user;            /* owned by the caller */
 	bool mfa_required;
-	char mfa_token[128];
+	char mfa_token[MFA_TOKEN_SIZE];
 };
 
 enum gala_error accounts_register(struct svc_ctx *cx, const char *email, const char *password,

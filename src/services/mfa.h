@@ -12,12 +12,13 @@
 #include "core/errors.h"
 #include "core/totp.h"
 #include "db/db.h"
-#include "services/accounts.h"
 #include "services/context.h"
 
 #define MFA_TOKEN_TTL_SECONDS 300
 #define MFA_TOKEN_MAX_ATTEMPTS 5
 #define MFA_RECOVERY_CODES 10
+/* "<user id>.<43 base64url characters>" + NUL */
+#define MFA_TOKEN_SIZE 81
 /* "xxxxx-xxxxx": ten characters of base32's alphabet, lower case, + NUL. */
 #define MFA_RECOVERY_CODE_SIZE 12
 
@@ -42,16 +43,17 @@ enum gala_error mfa_totp_confirm(struct svc_ctx *cx, const char *code, struct re
  * GE_INVALID_MFA_CODE. */
 enum gala_error mfa_totp_disable(struct svc_ctx *cx, const char *code);
 
-/* In the login's transaction: a new mfa_token for user_id into out->mfa_token
- * (sets out->mfa_required). The token is "<user id>.<random>": the limiter
+/* In the login's transaction: a new mfa_token for user_id into token,
+ * valid MFA_TOKEN_TTL_SECONDS. It reads "<user id>.<random>": the limiter
  * counts /mfa/verify per user from it (http/ratelimit_stage.c). */
-enum db_status mfa_issue_token(arena_t *a, const char *user_id, struct issued_session *out);
+enum db_status mfa_issue_token(arena_t *a, const char *user_id, char token[MFA_TOKEN_SIZE]);
 
-/* The login's second step: a TOTP or an unused recovery code against the
- * mfa_token's user opens a session with amr ["pwd","otp"] into *out.
- * GE_INVALID_MFA_TOKEN (unknown, used, expired, or 5 wrong codes),
- * GE_MFA_CODE_REFUSED (a wrong code, counted). */
+/* The login's second step: a TOTP or an unused recovery code of the
+ * mfa_token's user spends the token; *user_id is then the user, for whom
+ * the caller opens the session (amr ["pwd","otp"]). GE_INVALID_MFA_TOKEN
+ * (unknown, used, expired, or 5 wrong codes), GE_MFA_CODE_REFUSED (a
+ * wrong code, counted). */
 enum gala_error mfa_verify(struct svc_ctx *cx, const char *mfa_token, const char *code,
-    struct issued_session *out);
+    const char **user_id);
 
 #endif
