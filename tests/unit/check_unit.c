@@ -381,6 +381,29 @@ START_TEST(config_defaults_and_validation)
 	ck_assert(!c.rate_limit_enabled);
 	config_free(&c);
 	set_env("RATE_LIMIT_ENABLED", NULL);
+
+	/* ADMIN_MFA_REQUIRED follows ENVIRONMENT unless set. */
+	set_env("ADMIN_MFA_REQUIRED", NULL);
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert(!c.admin_mfa_required);
+	config_free(&c);
+	set_env("ENVIRONMENT", "production");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert(c.admin_mfa_required);
+	config_free(&c);
+	set_env("ADMIN_MFA_REQUIRED", "false");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert(!c.admin_mfa_required);
+	config_free(&c);
+	set_env("ENVIRONMENT", "development");
+	set_env("ADMIN_MFA_REQUIRED", "true");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert(c.admin_mfa_required);
+	config_free(&c);
+	set_env("ADMIN_MFA_REQUIRED", "maybe");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "ADMIN_MFA_REQUIRED"));
+	set_env("ADMIN_MFA_REQUIRED", NULL);
 }
 END_TEST
 
