@@ -330,8 +330,9 @@ enum gala_error mfa_verify(struct svc_ctx *cx, const char *mfa_token, const char
 	char hash[65];
 	crypto_sha256_hex(mfa_token, strlen(mfa_token), hash);
 	/* The id the token starts with must be its user's. */
-	const char *claimed = arena_strndup(a, mfa_token, 36);
-	if (strlen(mfa_token) < 38 || mfa_token[36] != '.' || !uuid_valid(claimed))
+	bool shaped = strlen(mfa_token) >= 38 && mfa_token[36] == '.';
+	const char *claimed = shaped ? arena_strndup(a, mfa_token, 36) : NULL;
+	if (!shaped || !uuid_valid(claimed))
 		return audit_failure(cx, NULL, NULL, "auth.mfa_verify", meta_reason("malformed_token"),
 		    GE_INVALID_MFA_TOKEN);
 	const char *p[] = { hash, claimed };

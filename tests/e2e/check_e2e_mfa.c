@@ -481,6 +481,11 @@ START_TEST(admin_routes_need_otp_when_required)
 	ck_assert_int_eq(http_json("GET", "/api/admin/audit-logs", a.token, NULL, &r), 0);
 	expect_error(&r, 403, "mfa_required", NULL);
 	http_resp_free(&r);
+	/* The refund is admin-only too, decided past the route table. */
+	static const char refund[] = "/api/event-services/4a0c3f43-9b0e-4b8e-9d59-2f1c8e0d7a11/refund";
+	ck_assert_int_eq(http_json("POST", refund, a.token, NULL, &r), 0);
+	expect_error(&r, 403, "mfa_required", NULL);
+	http_resp_free(&r);
 	/* Routes open to every role do not ask for it. */
 	ck_assert_int_eq(me(a.token, NULL), 200);
 	enable_totp(&a);
@@ -492,6 +497,9 @@ START_TEST(admin_routes_need_otp_when_required)
 	    &r), 0);
 	ck_assert_msg(r.status == 200, "audit-logs: %ld %s", r.status, r.body);
 	ck_assert_int_ge((int)jget(r.json, "total")->valuedouble, 1);
+	http_resp_free(&r);
+	ck_assert_int_eq(http_json("POST", refund, otp, NULL, &r), 0);
+	expect_error(&r, 404, "not_found", NULL);
 	http_resp_free(&r);
 	/* A customer is still refused for the role, not for the factor. */
 	struct account c = register_account("cust");

@@ -881,6 +881,7 @@ START_TEST(idempotency_what_is_stored)
 	ck_assert(!idempotency_should_store(401, GE_INVALID_CREDENTIALS));
 	ck_assert(!idempotency_should_store(403, GE_CSRF_FAILED));
 	ck_assert(!idempotency_should_store(403, GE_EMAIL_NOT_VERIFIED));
+	ck_assert(!idempotency_should_store(403, GE_MFA_REQUIRED));
 	ck_assert(!idempotency_should_store(409, GE_PAYOUT_IN_PROGRESS));
 	ck_assert(!idempotency_should_store(413, GE_PAYLOAD_TOO_LARGE));
 	ck_assert(!idempotency_should_store(415, GE_UNSUPPORTED_MEDIA_TYPE));
