@@ -68,8 +68,9 @@ static const char *target_user(struct request *req)
 	return uuid_valid(id) ? id : NULL;
 }
 
-/* The checks of the route's rule, in the order they run: the per-email
- * (or per-user) policy first, so that when it refuses the IP's quota is not touched. */
+/* The checks of the route's rule, in the order they run: the per-email or
+ * per-user policy first, so that when it refuses the IP's quota is not
+ * touched. */
 static size_t route_checks(struct request *req, struct ratelimit_check *c)
 {
 	const struct config *cfg = gala_config;

@@ -60,6 +60,19 @@ static int issue_session(const char *user_id, const char *role, long long token_
 	return jwt_sign(&c, gala_config->secret_key, out->token, sizeof out->token);
 }
 
+/* The session of the user in row 0 of res (USER_COLUMNS, token_version). */
+static enum gala_error session_from_row(struct svc_ctx *cx, const PGresult *res, bool otp,
+    struct issued_session *out)
+{
+	const char *user_id = db_value(res, 0, US_ID);
+	if (issue_session(user_id, db_value(res, 0, US_ROLE), db_int(res, 0, US_TOKEN_VERSION), otp,
+	    out) != 0)
+		return GE_INTERNAL;
+	out->user = user_json(res, 0);
+	cx->log_user_id = user_id;
+	return GE_OK;
+}
+
 static void otp_hash(const char *user_id, const char *code, char out[65])
 {
 	char msg[128];
@@ -215,12 +228,7 @@ enum gala_error accounts_login(struct svc_ctx *cx, const char *email, const char
 		out->expires_in = MFA_TOKEN_TTL_SECONDS;
 		return GE_OK;
 	}
-	if (issue_session(user_id, db_value(res, 0, US_ROLE), db_int(res, 0, US_TOKEN_VERSION),
-	    false, out) != 0)
-		return GE_INTERNAL;
-	out->user = user_json(res, 0);
-	cx->log_user_id = user_id;
-	return GE_OK;
+	return session_from_row(cx, res, false, out);
 }
 
 enum gala_error accounts_open_session(struct svc_ctx *cx, const char *user_id, bool otp,
@@ -234,12 +242,7 @@ enum gala_error accounts_open_session(struct svc_ctx *cx, const char *user_id, b
 		return db_error(st);
 	if (PQntuples(res) != 1)
 		return GE_INTERNAL;
-	if (issue_session(user_id, db_value(res, 0, US_ROLE), db_int(res, 0, US_TOKEN_VERSION),
-	    otp, out) != 0)
-		return GE_INTERNAL;
-	out->user = user_json(res, 0);
-	cx->log_user_id = user_id;
-	return GE_OK;
+	return session_from_row(cx, res, otp, out);
 }
 
 enum gala_error accounts_verify_email(struct svc_ctx *cx, const char *email, const char *otp)
