@@ -285,6 +285,12 @@ START_TEST(setup_confirm_login_verify)
 	/* The code that confirmed was accepted once: never again. */
 	ck_assert_int_eq(verify(mt, confirm_code, &r), 401);
 	expect_error(&r, 401, "invalid_mfa_code", NULL);
+	/* Counted per user (the token's) and per client IP. */
+	char *policy = http_header(&r, "RateLimit-Policy");
+	ck_assert_ptr_nonnull(policy);
+	ck_assert_msg(strstr(policy, "\"auth-user\";") != NULL && strstr(policy, "\"auth\";") != NULL,
+	    "RateLimit-Policy: %s", policy);
+	free(policy);
 	http_resp_free(&r);
 	code_at(a.secret, 1, code);
 	char *session = verified_session(mt, code);

@@ -821,6 +821,11 @@ START_TEST(ratelimit_fields_format)
 	ck_assert_int_eq(ratelimit_tightest(two, 2)->policy, RL_AUTH);
 	ratelimit_format_state(ratelimit_tightest(two, 2), state, sizeof state);
 	ck_assert_str_eq(state, "\"auth\";r=7;t=18");
+	/* The second factor's pair: a tie names auth-user. */
+	struct ratelimit_result mfa[] = { rl(RL_AUTH_USER, 10, 60, 6000000), rl(RL_AUTH, 10, 60, 6000000) };
+	ratelimit_format_policy(mfa, 2, policy, sizeof policy);
+	ck_assert_str_eq(policy, "\"auth-user\";q=10;w=60, \"auth\";q=10;w=60");
+	ck_assert_int_eq(ratelimit_tightest(mfa, 2)->policy, RL_AUTH_USER);
 	struct ratelimit_result w = rl(RL_WRITE, 60, 60, 0);
 	ratelimit_format_policy(&w, 1, policy, sizeof policy);
 	ck_assert_str_eq(policy, "\"write\";q=60;w=60");
