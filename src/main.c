@@ -41,6 +41,24 @@ static void usage(FILE *out)
 	    "Settings come from the environment (and ENV_FILE); see etc/gala.env.example.\n");
 }
 
+#define ADMIN_MFA_STEPS \
+	"  1. sign in: POST /api/auth/login {\"email\",\"password\"}\n" \
+	"  2. POST /api/auth/mfa/totp with the access token: scan otpauth_uri (or type\n" \
+	"     secret) into an authenticator app; keep the ten recovery_codes offline\n" \
+	"  3. POST /api/auth/mfa/totp/confirm {\"code\"} with the app's current code\n" \
+	"  4. sign in again: login answers mfa_token; POST /api/auth/mfa/verify\n" \
+	"     {\"mfa_token\",\"code\"} gives a session with amr [\"pwd\",\"otp\"]\n"
+
+/* What a new admin does next: with ADMIN_MFA_REQUIRED, admin routes answer
+ * 403 mfa_required until the admin signs in with TOTP. */
+static const char *admin_mfa_howto(const struct config *cfg)
+{
+	return cfg->admin_mfa_required ?
+	    "ADMIN_MFA_REQUIRED is on: admin routes answer 403 mfa_required until this admin\n"
+	    "signs in with a TOTP code. Enable TOTP now:\n" ADMIN_MFA_STEPS :
+	    "Enable TOTP (two-factor authentication) for this admin:\n" ADMIN_MFA_STEPS;
+}
+
 /* Loads and validates the configuration; production guards included, but
  * for migrate: it reads MIGRATION_DATABASE_URL, which nothing else reads,
  * and needs none of the secrets the guards ask for (its unit has none). */
@@ -143,6 +161,7 @@ static int cmd_user(int argc, char **argv)
 			fprintf(stderr, "gala: no password given on stdin\n");
 		} else if (accounts_create_admin(a, argv[3], password, name, err, sizeof err) == 0) {
 			printf("admin %s created\n", argv[3]);
+			printf("%s", admin_mfa_howto(&cfg));
 			rc = 0;
 		}
 		sodium_memzero(password, sizeof password);

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "api/handlers.h"
 #include "api/market.h"
 #include "core/config.h"
@@ -11,6 +13,7 @@
 #include "http/response.h"
 #include "http/validate.h"
 #include "services/accounts.h"
+#include "services/mfa.h"
 
 static void respond_failure(struct request *req, enum gala_error e)
 {
@@ -85,6 +88,15 @@ void api_auth_login(struct request *req)
 	enum gala_error e = accounts_login(&req->cx, email, password, &s);
 	if (e != GE_OK) {
 		respond_failure(req, e);
+		return;
+	}
+	if (s.mfa_required) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddBoolToObject(o, "mfa_required", 1);
+		cJSON_AddStringToObject(o, "mfa_token", s.mfa_token);
+		cJSON_AddNumberToObject(o, "expires_in", (double)s.expires_in);
+		sodium_memzero(s.mfa_token, sizeof s.mfa_token);
+		response_json(req, 200, o);
 		return;
 	}
 	respond_session(req, 200, &s);
@@ -235,4 +247,104 @@ void api_auth_logout_all(struct request *req)
 	}
 	clear_cookie(req);
 	response_empty(req, 204);
+}
+
+static void respond_mfa_enabled(struct request *req, bool on)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "mfa_enabled", on);
+	response_json(req, 200, o);
+}
+
+/* A wrong code names the field; message NULL: the error's own. */
+static void respond_code_refusal(struct request *req, enum gala_error e, const char *message)
+{
+	http_respond_error_extra(req, e, e == GE_INVALID_MFA_CODE ? "code" : NULL, message, NULL);
+}
+
+/* The "code" of a body: a TOTP code or a recovery code. */
+static const char *v_mfa_code(struct validator *v)
+{
+	return v_string(v, "code", true, 1, 64, true);
+}
+
+void api_auth_mfa_totp_setup(struct request *req)
+{
+	static const char *const fields[] = { NULL };
+	struct validator v;
+	v_init(&v, req);
+	v_only(&v, fields);
+	if (v.failed)
+		return;
+	struct mfa_setup s;
+	enum gala_error e = mfa_totp_setup(&req->cx, &s);
+	if (e != GE_OK) {
+		respond_failure(req, e);
+		return;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "secret", s.secret);
+	cJSON_AddStringToObject(o, "otpauth_uri", s.otpauth_uri);
+	cJSON *codes = cJSON_AddArrayToObject(o, "recovery_codes");
+	for (int i = 0; i < MFA_RECOVERY_CODES; i++)
+		cJSON_AddItemToArray(codes, cJSON_CreateString(s.recovery_codes[i]));
+	sodium_memzero(&s, sizeof s);
+	response_json(req, 200, o);
+}
+
+void api_auth_mfa_totp_confirm(struct request *req)
+{
+	static const char *const fields[] = { "code", NULL };
+	struct validator v;
+	v_init(&v, req);
+	v_only(&v, fields);
+	const char *code = v_mfa_code(&v);
+	if (v.failed)
+		return;
+	struct refusal why = { 0 };
+	enum gala_error e = mfa_totp_confirm(&req->cx, code, &why);
+	if (e != GE_OK) {
+		respond_code_refusal(req, e, why.message);
+		return;
+	}
+	respond_mfa_enabled(req, true);
+}
+
+void api_auth_mfa_totp_disable(struct request *req)
+{
+	static const char *const fields[] = { "code", NULL };
+	struct validator v;
+	v_init(&v, req);
+	v_only(&v, fields);
+	const char *code = v_mfa_code(&v);
+	if (v.failed)
+		return;
+	enum gala_error e = mfa_totp_disable(&req->cx, code);
+	if (e != GE_OK) {
+		respond_code_refusal(req, e, NULL);
+		return;
+	}
+	respond_mfa_enabled(req, false);
+}
+
+void api_auth_mfa_verify(struct request *req)
+{
+	static const char *const fields[] = { "mfa_token", "code", NULL };
+	struct validator v;
+	v_init(&v, req);
+	v_only(&v, fields);
+	const char *token = v_string(&v, "mfa_token", true, 1, 256, false);
+	const char *code = v_mfa_code(&v);
+	if (v.failed)
+		return;
+	const char *user_id = NULL;
+	struct issued_session s = { 0 };
+	enum gala_error e = mfa_verify(&req->cx, token, code, &user_id);
+	if (e == GE_OK)
+		e = accounts_open_session(&req->cx, user_id, true, &s);
+	if (e != GE_OK) {
+		respond_failure(req, e);
+		return;
+	}
+	respond_session(req, 200, &s);
 }

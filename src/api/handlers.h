@@ -19,6 +19,10 @@ void api_auth_change_password(struct request *req);
 void api_auth_me(struct request *req);
 void api_auth_logout(struct request *req);
 void api_auth_logout_all(struct request *req);
+void api_auth_mfa_totp_setup(struct request *req);
+void api_auth_mfa_totp_confirm(struct request *req);
+void api_auth_mfa_totp_disable(struct request *req);
+void api_auth_mfa_verify(struct request *req);
 
 /* api/providers.c */
 void api_providers_create(struct request *req);

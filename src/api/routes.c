@@ -22,11 +22,20 @@ const struct route api_routes[] = {
 	{ "POST", "/api/auth/reset-password", api_auth_reset_password, AUTH_NONE, 0, RATE_AUTH,
 	  0, 0 },
 	{ "POST", "/api/auth/change-password", api_auth_change_password, AUTH_REQUIRED, 0,
-	  RATE_AUTH, 0, 0 },
+	  RATE_AUTH_USER, 0, 0 },
 	{ "GET", "/api/auth/me", api_auth_me, AUTH_REQUIRED, 0, RATE_NONE, 0, 0 },
 	{ "POST", "/api/auth/logout", api_auth_logout, AUTH_REQUIRED, 0, RATE_WRITE, ROUTE_IDEMPOTENT, 0 },
 	{ "POST", "/api/auth/logout-all", api_auth_logout_all, AUTH_REQUIRED, 0, RATE_WRITE,
 	  ROUTE_IDEMPOTENT, 0 },
+	/* Two-factor authentication: credentials, so no ROUTE_IDEMPOTENT (a
+	 * stored answer would replay secrets and sessions); the routes that
+	 * take a code are counted by the auth rule per IP and per user. */
+	{ "POST", "/api/auth/mfa/totp", api_auth_mfa_totp_setup, AUTH_REQUIRED, 0, RATE_WRITE, 0, 0 },
+	{ "POST", "/api/auth/mfa/totp/confirm", api_auth_mfa_totp_confirm, AUTH_REQUIRED, 0,
+	  RATE_AUTH_USER, 0, 0 },
+	{ "POST", "/api/auth/mfa/totp/disable", api_auth_mfa_totp_disable, AUTH_REQUIRED, 0,
+	  RATE_AUTH_USER, 0, 0 },
+	{ "POST", "/api/auth/mfa/verify", api_auth_mfa_verify, AUTH_NONE, 0, RATE_AUTH_USER, 0, 0 },
 
 	/* Subscriptions (api/subscriptions.c) */
 	{ "GET", "/api/subscriptions/plans", api_subscription_plans, AUTH_OPTIONAL, 0, RATE_NONE, 0, 0 },

@@ -94,6 +94,8 @@ static const struct setting settings[] = {
 	  "From: of every mail" },
 	{ "ACCESS_TOKEN_TTL_SECONDS", SET_INT, OFF(access_token_ttl_seconds), "3600", 60, 2592000,
 	  "lifetime of an access token" },
+	{ "ADMIN_MFA_REQUIRED", SET_BOOL, OFF(admin_mfa_required), NULL, 0, 0,
+	  "admin-only routes need a token signed in with TOTP (default: true in production)" },
 	{ "MAX_BODY_BYTES", SET_INT, OFF(max_body_bytes), "65536", 1024, 16777216,
 	  "largest accepted request body (413 above)" },
 	{ "TRUSTED_PROXIES", SET_STRING, OFF(trusted_proxies), "", 0, 0,
@@ -406,6 +408,9 @@ static int load(struct config *out, bool migrate, char *err, size_t errlen)
 			v = NULL;
 		if (v == NULL)
 			v = settings[i].def;
+		/* Its default follows ENVIRONMENT, which the table loads first. */
+		if (v == NULL && settings[i].offset == OFF(admin_mfa_required))
+			v = out->environment == ENV_PRODUCTION ? "true" : "false";
 		rc = apply_setting(out, &settings[i], v, err, errlen);
 		if (cred != NULL) {
 			sodium_memzero(cred, strlen(cred));

@@ -48,6 +48,7 @@ struct config {
 	char *smtp_password;
 	char *mail_from;
 	int access_token_ttl_seconds;
+	bool admin_mfa_required;
 	int max_body_bytes;
 	char *trusted_proxies;
 	char *log_level;

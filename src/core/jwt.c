@@ -45,6 +45,10 @@ int jwt_sign(const struct jwt_claims *c, const char *key, char *out, size_t outl
 	cJSON_AddStringToObject(p, "jti", c->jti);
 	cJSON_AddStringToObject(p, "csrf", c->csrf);
 	cJSON_AddNumberToObject(p, "tv", (double)c->tv);
+	cJSON *amr = cJSON_AddArrayToObject(p, "amr");
+	cJSON_AddItemToArray(amr, cJSON_CreateString("pwd"));
+	if (c->otp)
+		cJSON_AddItemToArray(amr, cJSON_CreateString("otp"));
 	char *payload = cJSON_PrintUnformatted(p);
 	cJSON_Delete(p);
 	if (payload == NULL)
@@ -130,6 +134,26 @@ static int copy_int(const cJSON *o, const char *name, long long *out)
 	return 0;
 }
 
+/* The "amr" claim: absent, or an array of strings; sets *otp when it
+ * names "otp". */
+static int copy_amr(const cJSON *o, bool *otp)
+{
+	const cJSON *amr = cJSON_GetObjectItemCaseSensitive(o, "amr");
+	*otp = false;
+	if (amr == NULL)
+		return 0;
+	if (!cJSON_IsArray(amr))
+		return -1;
+	const cJSON *m;
+	cJSON_ArrayForEach(m, amr) {
+		if (!cJSON_IsString(m))
+			return -1;
+		if (strcmp(m->valuestring, "otp") == 0)
+			*otp = true;
+	}
+	return 0;
+}
+
 enum jwt_result jwt_verify(const char *token, const char *key, long long now,
     struct jwt_claims *c)
 {
@@ -173,7 +197,7 @@ enum jwt_result jwt_verify(const char *token, const char *key, long long now,
 	int bad = !cJSON_IsObject(p) || copy_string(p, "sub", c->sub, sizeof c->sub) ||
 	    copy_string(p, "role", c->role, sizeof c->role) || copy_int(p, "iat", &c->iat) ||
 	    copy_int(p, "exp", &c->exp) || copy_string(p, "jti", c->jti, sizeof c->jti) ||
-	    copy_string(p, "csrf", c->csrf, sizeof c->csrf) || copy_int(p, "tv", &c->tv);
+	    copy_string(p, "csrf", c->csrf, sizeof c->csrf) || copy_int(p, "tv", &c->tv) || copy_amr(p, &c->otp);
 	cJSON_Delete(p);
 	if (bad)
 		return JWT_MALFORMED;

@@ -1,9 +1,11 @@
 /* Access tokens: HS256 JWTs signed with SECRET_KEY (OpenSSL HMAC). Only
  * "alg":"HS256" is accepted; "none" and every other algorithm are refused
- * before any signature work. */
+ * before any signature work. A token without "amr" (issued before the
+ * claim existed) counts as ["pwd"]. */
 #ifndef GALA_JWT_H
 #define GALA_JWT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define JWT_MAX 1024
@@ -16,6 +18,7 @@ struct jwt_claims {
 	char jti[64];
 	char csrf[80];
 	long long tv;        /* the user's token version when issued */
+	bool otp;            /* "amr": ["pwd","otp"] (a second factor), else ["pwd"] */
 };
 
 enum jwt_result {

@@ -155,6 +155,12 @@ int auth_stage(struct request *req, enum auth_mode mode)
 		http_respond_error(req, GE_FORBIDDEN, NULL, "this action needs another role");
 		return -1;
 	}
+	/* An admin-only route with ADMIN_MFA_REQUIRED wants the second factor. */
+	if (r->roles == ROLE_BIT_ADMIN && gala_config->admin_mfa_required &&
+	    !req->cx.caller->claims.otp) {
+		http_respond_error(req, GE_MFA_REQUIRED, NULL, NULL);
+		return -1;
+	}
 	if (!csrf_allows(req->method, request_header(req, "Origin"), gala_config->frontend_url,
 		request_header(req, "X-CSRF-Token"), req->cx.caller->claims.csrf,
 		req->cx.caller->from_cookie)) {

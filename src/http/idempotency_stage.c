@@ -33,7 +33,8 @@ bool idempotency_should_store(int status, enum gala_error error)
 	case 429:
 		return false;
 	case 403:
-		return error != GE_CSRF_FAILED && error != GE_EMAIL_NOT_VERIFIED;
+		return error != GE_CSRF_FAILED && error != GE_EMAIL_NOT_VERIFIED &&
+		    error != GE_MFA_REQUIRED;
 	case 409:
 		return error != GE_PAYOUT_IN_PROGRESS && error != GE_PAYOUT_ON_HOLD &&
 		    error != GE_IDEMPOTENCY_KEY_IN_USE;

@@ -34,8 +34,8 @@ void idempotency_finish(struct request *req, const struct idempotency *state);
 /* Whether a response is replayed to later requests with the same key: what
  * the handler decided after looking at the state (2xx, 403 on ownership,
  * 404, 409 invalid_state..., a 502 for a definite Stripe refusal), not
- * refusals a corrected retry may fix (400, 401, 403 CSRF or unverified
- * email, 413, 415, 422, 429) nor transient answers (409
+ * refusals a corrected retry may fix (400, 401, 403 CSRF, unverified
+ * email or mfa_required, 413, 415, 422, 429) nor transient answers (409
  * payout_in_progress or payout_on_hold, 502 payout_unconfirmed or Stripe
  * unreachable, 5xx). */
 bool idempotency_should_store(int status, enum gala_error error);

@@ -50,6 +50,21 @@ static char *target_email(struct request *req)
 	return arena_strndup(req->arena, s, n);
 }
 
+/* The user a second-factor request is about: the signed-in caller, or the
+ * user id an mfa_token starts with (services/mfa.h), or NULL. A forged id
+ * only spends that user's quota, as a typed email does; the token itself
+ * is checked against its user by the handler. */
+static const char *target_user(struct request *req)
+{
+	if (req->cx.caller != NULL)
+		return req->cx.caller->id;
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(req->json, "mfa_token");
+	if (!cJSON_IsString(t) || strlen(t->valuestring) < 37 || t->valuestring[36] != '.')
+		return NULL;
+	char *id = arena_strndup(req->arena, t->valuestring, 36);
+	return uuid_valid(id) ? id : NULL;
+}
+
 /* The checks of the route's rule, in the order they run: the per-email or
  * per-user policy first, so that when it refuses the IP's quota is not
  * touched. */
@@ -67,12 +82,14 @@ static size_t route_checks(struct request *req, struct ratelimit_check *c)
 	if (email != NULL)
 		c[n++] = (struct ratelimit_check){ arena_printf(req->arena, "auth-email:%s", email),
 			RL_AUTH_EMAIL, auth };
-	if (req->route->rate == RATE_AUTH && req->cx.caller != NULL)
-		c[n++] = (struct ratelimit_check){ arena_printf(req->arena, "auth-user:%s",
-			req->cx.caller->id), RL_AUTH_USER, auth };
+	const char *user = req->route->rate == RATE_AUTH_USER ? target_user(req) : NULL;
+	if (user != NULL)
+		c[n++] = (struct ratelimit_check){ arena_printf(req->arena, "auth-user:%s", user),
+			RL_AUTH_USER, auth };
 	switch (req->route->rate) {
 	case RATE_NONE:
 		break;
+	case RATE_AUTH_USER:
 	case RATE_AUTH_EMAIL:
 	case RATE_AUTH:
 		c[n++] = (struct ratelimit_check){ arena_printf(req->arena, "auth:ip:%s", client),

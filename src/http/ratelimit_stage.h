@@ -1,10 +1,13 @@
 /* The limiter in the pipeline: which keys of services/ratelimit.h a
  * request is counted under, and the answers and headers of API.md.
  * The route table's rate rule picks the policies:
- *   RATE_AUTH        "auth"        per client IP, plus "auth-user" per
- *                                  user when signed in (change-password)
+ *   RATE_AUTH        "auth"        per client IP
  *   RATE_AUTH_EMAIL  "auth-email"  per target email (the body's "email",
- *                                  lower-cased), plus "auth" per client IP
+ *                                  as the database lowers it), plus "auth"
+ *                                  per client IP
+ *   RATE_AUTH_USER   "auth-user"   per user: the signed-in caller, or the
+ *                                  one the body's "mfa_token" names, plus
+ *                                  "auth" per client IP
  *   RATE_WRITE       "write"       per user, per client IP when anonymous
  * IPv6 clients are counted per /64, the block one subscriber gets. */
 #ifndef GALA_RATELIMIT_STAGE_H

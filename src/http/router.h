@@ -17,6 +17,7 @@ enum rate_rule {
 	RATE_NONE,          /* exempt (reads, the Stripe webhook) */
 	RATE_AUTH,          /* per client IP */
 	RATE_AUTH_EMAIL,    /* per client IP and per target email */
+	RATE_AUTH_USER,     /* per client IP and per user (second factor) */
 	RATE_WRITE,         /* per user, per IP when anonymous */
 };
 

@@ -18,11 +18,12 @@
 #include "core/password.h"
 #include "services/session.h"
 
-/* id, email, full_name, role, email_verified, created_at */
-#define USER_COLUMNS "id, email, full_name, role, email_verified, " SQL_TS("created_at")
+/* id, email, full_name, role, email_verified, created_at, mfa_enabled */
+#define USER_COLUMNS "id, email, full_name, role, email_verified, " SQL_TS("created_at") \
+	", EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = users.id AND m.secret IS NOT NULL)"
 /* USER_COLUMNS, then what register and login read besides. */
 enum {
-	US_ID, US_EMAIL, US_FULL_NAME, US_ROLE, US_EMAIL_VERIFIED, US_CREATED_AT,
+	US_ID, US_EMAIL, US_FULL_NAME, US_ROLE, US_EMAIL_VERIFIED, US_CREATED_AT, US_MFA_ENABLED,
 	US_TOKEN_VERSION, US_PASSWORD_HASH
 };
 
@@ -37,11 +38,12 @@ static cJSON *user_json(const PGresult *res, int row)
 	cJSON_AddBoolToObject(o, "email_verified", db_bool(res, row, US_EMAIL_VERIFIED));
 	char t[DB_TIME_LEN];
 	cJSON_AddStringToObject(o, "created_at", db_time(res, row, US_CREATED_AT, t));
+	cJSON_AddBoolToObject(o, "mfa_enabled", db_bool(res, row, US_MFA_ENABLED));
 	return o;
 }
 
 static int issue_session(const char *user_id, const char *role, long long token_version,
-    struct issued_session *out)
+    bool otp, struct issued_session *out)
 {
 	struct jwt_claims c = { 0 };
 	long long now = (long long)time(NULL);
@@ -52,9 +54,23 @@ static int issue_session(const char *user_id, const char *role, long long token_
 	crypto_uuid4(c.jti);
 	crypto_random_hex(c.csrf, 32);
 	c.tv = token_version;
+	c.otp = otp;
 	snprintf(out->csrf, sizeof out->csrf, "%s", c.csrf);
 	out->expires_in = gala_config->access_token_ttl_seconds;
 	return jwt_sign(&c, gala_config->secret_key, out->token, sizeof out->token);
+}
+
+/* The session of the user in row 0 of res (USER_COLUMNS, token_version). */
+static enum gala_error session_from_row(struct svc_ctx *cx, const PGresult *res, bool otp,
+    struct issued_session *out)
+{
+	const char *user_id = db_value(res, 0, US_ID);
+	if (issue_session(user_id, db_value(res, 0, US_ROLE), db_int(res, 0, US_TOKEN_VERSION), otp,
+	    out) != 0)
+		return GE_INTERNAL;
+	out->user = user_json(res, 0);
+	cx->log_user_id = user_id;
+	return GE_OK;
 }
 
 /* A code as Gala makes them: exactly six ASCII digits. */
@@ -177,7 +193,7 @@ enum gala_error accounts_register(struct svc_ctx *cx, const char *email, const c
 	    (st = audit_write(cx, a, user_id, user_id, "auth.register", "success", m)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return db_fail(db_error(st));
-	if (issue_session(user_id, role, 0, out) != 0)
+	if (issue_session(user_id, role, 0, false, out) != 0)
 		return GE_INTERNAL;
 	out->user = user_json(res, 0);
 	send_verification(cx, user_id, email, full_name, code);
@@ -214,15 +230,38 @@ enum gala_error accounts_login(struct svc_ctx *cx, const char *email, const char
 				return db_fail(db_error(st));
 		}
 	}
-	if ((st = audit_write(cx, a, user_id, user_id, "auth.login", "success", NULL)) != DB_OK ||
+	/* With MFA on, the password opens no session: the second step
+	 * (mfa_verify) does. */
+	bool mfa = db_bool(res, 0, US_MFA_ENABLED);
+	cJSON *m = NULL;
+	if (mfa) {
+		m = cJSON_CreateObject();
+		cJSON_AddStringToObject(m, "next", "mfa");
+	}
+	if ((mfa && (st = mfa_issue_token(a, user_id, out->mfa_token)) != DB_OK) ||
+	    (st = audit_write(cx, a, user_id, user_id, "auth.login", "success", m)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return db_fail(db_error(st));
-	if (issue_session(user_id, db_value(res, 0, US_ROLE), db_int(res, 0, US_TOKEN_VERSION),
-	    out) != 0)
+	if (mfa) {
+		out->mfa_required = true;
+		out->expires_in = MFA_TOKEN_TTL_SECONDS;
+		return GE_OK;
+	}
+	return session_from_row(cx, res, false, out);
+}
+
+enum gala_error accounts_open_session(struct svc_ctx *cx, const char *user_id, bool otp,
+    struct issued_session *out)
+{
+	const char *p[] = { user_id };
+	PGresult *res;
+	enum db_status st = db_exec(cx->arena, &res, "SELECT " USER_COLUMNS ", token_version "
+	    "FROM users WHERE id = $1", 1, p);
+	if (st != DB_OK)
+		return db_error(st);
+	if (PQntuples(res) != 1)
 		return GE_INTERNAL;
-	out->user = user_json(res, 0);
-	cx->log_user_id = user_id;
-	return GE_OK;
+	return session_from_row(cx, res, otp, out);
 }
 
 enum gala_error accounts_verify_email(struct svc_ctx *cx, const char *email, const char *otp)
@@ -454,10 +493,10 @@ enum gala_error accounts_change_password(struct svc_ctx *cx, const char *current
 		NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return db_fail(db_error(st));
-	if (issue_session(user_id, db_value(res, 0, US_ROLE), db_int(res, 0, US_TOKEN_VERSION),
-	    out) != 0)
-		return GE_INTERNAL;
-	out->user = user_json(res, 0);
+	/* A session signed in with a second factor keeps it. */
+	enum gala_error e = session_from_row(cx, res, cx->caller->claims.otp, out);
+	if (e != GE_OK)
+		return e;
 	send_or_audit(cx, user_id, db_value(res, 0, US_EMAIL), "password_changed",
 	    "Your Gala password was changed",
 	    "Hello,\n\nthe password of your Gala account was just changed, and every other "

@@ -11,6 +11,7 @@
 #include "core/errors.h"
 #include "db/db.h"
 #include "services/context.h"
+#include "services/mfa.h"
 
 #define OTP_TTL_SECONDS 600
 #define OTP_MAX_ATTEMPTS 5
@@ -21,17 +22,25 @@
 #define RESET_TTL_SECONDS 1800
 
 /* A session just opened (register, login): the access token, its CSRF token
- * and lifetime, and the user object. */
+ * and lifetime, and the user object. Or, when the login's user has
+ * two-factor authentication on, only mfa_required, the mfa_token of the
+ * second step (services/mfa.h) and its lifetime in expires_in. */
 struct issued_session {
 	char token[1024];
 	char csrf[80];
 	long expires_in;
 	cJSON *user;            /* owned by the caller */
+	bool mfa_required;
+	char mfa_token[MFA_TOKEN_SIZE];
 };
 
 enum gala_error accounts_register(struct svc_ctx *cx, const char *email, const char *password,
     const char *full_name, const char *role, struct issued_session *out);
 enum gala_error accounts_login(struct svc_ctx *cx, const char *email, const char *password,
+    struct issued_session *out);
+/* A session for user_id, whose credentials were just checked; otp: a
+ * second factor was too (amr ["pwd","otp"]). */
+enum gala_error accounts_open_session(struct svc_ctx *cx, const char *user_id, bool otp,
     struct issued_session *out);
 enum gala_error accounts_verify_email(struct svc_ctx *cx, const char *email, const char *otp);
 /* *already_verified is set for a verified account. */

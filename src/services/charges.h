@@ -38,7 +38,8 @@ enum gala_error charges_pay(struct svc_ctx *cx, const char *event_service_id,
 
 /* POST /api/event-services/{id}/refund (admin): refunds a paid, completed
  * or released booking; for a released one the payout's transfer is
- * reversed first. *booking is the updated Event service object. */
+ * reversed first. *booking is the updated Event service object.
+ * GE_MFA_REQUIRED for an admin without TOTP under ADMIN_MFA_REQUIRED. */
 enum gala_error charges_refund(struct svc_ctx *cx, const char *event_service_id,
     cJSON **booking, struct refusal *why);
 

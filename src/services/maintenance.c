@@ -90,12 +90,22 @@ static enum db_status maintenance_purge_password_reset_tokens(arena_t *a, long l
 	    "LIMIT $1::int) AND (used_at IS NOT NULL OR expires_at < now())", NULL, count);
 }
 
+/* Second-step login tokens used or expired (they are refused either way). */
+static enum db_status maintenance_purge_mfa_tokens(arena_t *a, long long *count)
+{
+	return purge_batches(a,
+	    "DELETE FROM mfa_tokens WHERE token_hash IN (SELECT token_hash "
+	    "FROM mfa_tokens WHERE used_at IS NOT NULL OR expires_at < now() "
+	    "LIMIT $1::int) AND (used_at IS NOT NULL OR expires_at < now())", NULL, count);
+}
+
 static const struct maintenance_task tasks[] = {
 	{ "rate_limits", maintenance_purge_rate_limits },
 	{ "idempotency_keys", maintenance_purge_idempotency_keys },
 	{ "revoked_tokens", maintenance_purge_revoked_tokens },
 	{ "email_otps", maintenance_purge_email_otps },
 	{ "password_reset_tokens", maintenance_purge_password_reset_tokens },
+	{ "mfa_tokens", maintenance_purge_mfa_tokens },
 	/* Money (services/payouts.c, services/charges.c, services/webhooks.c). */
 	{ "stuck_payouts_settled", payouts_complete_stuck },
 	{ "cancelled_bookings_refunded", charges_refund_orphans },

@@ -10,11 +10,15 @@
  * role no longer the token's: the error aborts what was sent with it. A
  * user row Gala never deletes; were one deleted by hand, the check finds
  * no row and the request is refused all the same (401), though a
- * statement sent with it has run. $4 NULL skips the role comparison (the
+ * statement sent with it has run. A token older than token_version still
+ * passes when it is the one token kept (kept_jti) by the bump that made
+ * token_version kept_version (schema/0009_mfa.sql). $4 NULL skips the role comparison (the
  * account's role is then taken); $5 true refuses an unverified email. */
 #define SESSION_CHECK_SQL "SELECT u.email, u.full_name, u.role, u.email_verified, " \
-	SQL_TS("u.created_at") ", CASE " \
-	"WHEN u.token_version <> $3::bigint " \
+	SQL_TS("u.created_at") ", " \
+	"EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.secret IS NOT NULL), " \
+	"CASE WHEN (u.token_version <> $3::bigint " \
+	"AND (u.kept_jti IS DISTINCT FROM $2::uuid OR u.kept_version <> u.token_version)) " \
 	"OR EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2::uuid) " \
 	"THEN gala_raise('GA401', 'the session is not valid') " \
 	"WHEN $4::text IS NOT NULL AND u.role <> $4::text " \
@@ -23,14 +27,14 @@
 	"THEN gala_raise('GA403', 'the email address is not verified') END " \
 	"FROM users u WHERE u.id = $1::uuid"
 
-/* The same check as a function (schema/0008_session_check_function.sql),
+/* The same check as a function (schema/0009_mfa.sql, first 0008),
  * for unnamed statements: its query is planned once per session, where an
  * unnamed SESSION_CHECK_SQL would be planned on every request. */
 #define SESSION_CHECK_CALL_SQL "SELECT * FROM gala_session_check(" \
 	"$1::uuid, $2::uuid, $3::bigint, $4::text, $5::boolean)"
 
 /* The columns both forms return. */
-enum { SC_EMAIL, SC_FULL_NAME, SC_ROLE, SC_EMAIL_VERIFIED, SC_CREATED_AT };
+enum { SC_EMAIL, SC_FULL_NAME, SC_ROLE, SC_EMAIL_VERIFIED, SC_CREATED_AT, SC_MFA_ENABLED };
 
 void session_check_defer(struct session *s, arena_t *a, bool take_role, bool need_verified)
 {
@@ -77,6 +81,7 @@ enum gala_error session_check_result(struct session *s)
 		s->profile.email_verified = db_bool(res, 0, SC_EMAIL_VERIFIED);
 		char t[DB_TIME_LEN];
 		s->profile.created_at = arena_strdup(s->arena, db_time(res, 0, SC_CREATED_AT, t));
+		s->profile.mfa_enabled = db_bool(res, 0, SC_MFA_ENABLED);
 		s->checked = true;
 	}
 	return GE_OK;
@@ -101,6 +106,7 @@ cJSON *session_user_json(struct session *s)
 	cJSON_AddStringToObject(o, "role", s->role);
 	cJSON_AddBoolToObject(o, "email_verified", p->email_verified);
 	cJSON_AddStringToObject(o, "created_at", p->created_at);
+	cJSON_AddBoolToObject(o, "mfa_enabled", p->mfa_enabled);
 	return o;
 }
 

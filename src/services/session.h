@@ -22,6 +22,7 @@ struct session_profile {
 	const char *full_name;
 	bool email_verified;
 	const char *created_at;
+	bool mfa_enabled;
 };
 
 struct session {

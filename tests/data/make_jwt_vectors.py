@@ -19,6 +19,7 @@ CLAIMS = {
     "jti": "b67bc326-0ce0-4186-982d-16fb2c6be452",
     "csrf": "e77ea9f056e40956b379314a244372b0",
     "tv": 0,
+    "amr": ["pwd"],
 }
 
 

@@ -1102,6 +1102,10 @@ START_TEST(maintenance_purges_expired_state)
 	    "(md5(random()::text), $1, now() - interval '1 minute', NULL), "
 	    "(md5(random()::text), $1, now() + interval '20 minutes', NULL)", 1, pu);
 	sql("UPDATE email_otps SET expires_at = now() - interval '2 days' WHERE user_id = $1", 1, pu);
+	sql("INSERT INTO mfa_tokens (token_hash, user_id, expires_at, used_at) VALUES "
+	    "(md5(random()::text), $1, now() + interval '4 minutes', now()), "
+	    "(md5(random()::text), $1, now() - interval '1 minute', NULL), "
+	    "(md5(random()::text), $1, now() + interval '4 minutes', NULL)", 1, pu);
 
 	char *out = stack_ctl_output("gala maintenance 2>&1; echo \"exit=$?\"");
 	ck_assert_msg(strstr(out, "exit=0") != NULL, "gala maintenance: %s", out);
@@ -1117,6 +1121,9 @@ START_TEST(maintenance_purges_expired_state)
 	ck_assert_int_eq(sql_count("SELECT count(*) FROM revoked_tokens WHERE user_id = $1 "
 	    "AND expires_at > now()", 1, pu), 1);
 	ck_assert_int_eq(sql_count("SELECT count(*) FROM password_reset_tokens WHERE user_id = $1", 1, pu), 1);
+	ck_assert_int_eq(sql_count("SELECT count(*) FROM mfa_tokens WHERE user_id = $1 "
+	    "AND used_at IS NULL AND expires_at > now()", 1, pu), 1);
+	ck_assert_int_eq(sql_count("SELECT count(*) FROM mfa_tokens WHERE user_id = $1", 1, pu), 1);
 	ck_assert_int_eq(sql_count("SELECT count(*) FROM email_otps WHERE user_id = $1", 1, pu), 0);
 	ck_assert_int_eq(sql_count("SELECT count(*) FROM email_otps WHERE user_id = $1", 1, pk), 1);
 	sql("DELETE FROM rate_limits WHERE key = 'test:live'", 0, NULL);

@@ -17,6 +17,7 @@
 #include "core/crypto.h"
 #include "core/jwt.h"
 #include "core/password.h"
+#include "core/totp.h"
 #include "http/idempotency_stage.h"
 #include "http/ratelimit_stage.h"
 #include "db/db.h"
@@ -398,6 +399,29 @@ START_TEST(config_defaults_and_validation)
 	ck_assert(!c.rate_limit_enabled);
 	config_free(&c);
 	set_env("RATE_LIMIT_ENABLED", NULL);
+
+	/* ADMIN_MFA_REQUIRED follows ENVIRONMENT unless set. */
+	set_env("ADMIN_MFA_REQUIRED", NULL);
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert(!c.admin_mfa_required);
+	config_free(&c);
+	set_env("ENVIRONMENT", "production");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert(c.admin_mfa_required);
+	config_free(&c);
+	set_env("ADMIN_MFA_REQUIRED", "false");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert(!c.admin_mfa_required);
+	config_free(&c);
+	set_env("ENVIRONMENT", "development");
+	set_env("ADMIN_MFA_REQUIRED", "true");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert(c.admin_mfa_required);
+	config_free(&c);
+	set_env("ADMIN_MFA_REQUIRED", "maybe");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "ADMIN_MFA_REQUIRED"));
+	set_env("ADMIN_MFA_REQUIRED", NULL);
 }
 END_TEST
 
@@ -702,6 +726,12 @@ START_TEST(jwt_round_trip_and_garbage)
 	struct jwt_claims out;
 	ck_assert_int_eq(jwt_verify(token, "k1", 150, &out), JWT_OK);
 	ck_assert_int_eq(out.tv, 3);
+	ck_assert(!out.otp);
+	c.otp = true;
+	char otp_token[JWT_MAX];
+	ck_assert_int_eq(jwt_sign(&c, "k1", otp_token, sizeof otp_token), 0);
+	ck_assert_int_eq(jwt_verify(otp_token, "k1", 150, &out), JWT_OK);
+	ck_assert(out.otp);
 	ck_assert_int_eq(jwt_verify(token, "k2", 150, &out), JWT_BAD_SIGNATURE);
 	ck_assert_int_eq(jwt_verify(token, "k1", 200, &out), JWT_EXPIRED);
 	static const char *const garbage[] = { "", "a", "a.b", "a.b.c.d", "....", "!!.!!.!!",
@@ -768,6 +798,60 @@ START_TEST(password_hash_verify)
 	ck_assert(!password_verify("Gala-test-pass-43", hash));
 	ck_assert(!password_verify("anything", NULL));
 	ck_assert(!password_needs_rehash(hash));
+}
+END_TEST
+
+/* RFC 6238, Appendix B: the SHA-1 rows, whose 8-digit values taken mod
+ * 10^6 are the 6-digit codes; the secret is the ASCII "1234567890" twice. */
+START_TEST(totp_rfc6238_vectors)
+{
+	static const struct { long long t; const char *code; } v[] = {
+		{ 59, "287082" }, { 1111111109, "081804" }, { 1111111111, "050471" },
+		{ 1234567890, "005924" }, { 2000000000, "279037" }, { 20000000000LL, "353130" },
+	};
+	const unsigned char *key = (const unsigned char *)"12345678901234567890";
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		char got[8];
+		snprintf(got, sizeof got, "%06ld", totp_code(key, 20, totp_step(v[i].t)));
+		ck_assert_str_eq(got, v[i].code);
+		long long step = 0;
+		ck_assert(totp_check(key, 20, v[i].code, v[i].t, -1, &step));
+		ck_assert_int_eq(step, totp_step(v[i].t));
+		/* One step either side is accepted, two are not. */
+		ck_assert(totp_check(key, 20, v[i].code, v[i].t + 30, -1, &step));
+		ck_assert(totp_check(key, 20, v[i].code, v[i].t - 30, -1, &step));
+		ck_assert(!totp_check(key, 20, v[i].code, v[i].t + 61, -1, &step));
+		ck_assert(v[i].t < 61 || !totp_check(key, 20, v[i].code, v[i].t - 61, -1, &step));
+		/* A step already accepted is never accepted again. */
+		ck_assert(!totp_check(key, 20, v[i].code, v[i].t, totp_step(v[i].t), &step));
+	}
+	long long step;
+	ck_assert(!totp_check(key, 20, "28708", 59, -1, &step));
+	ck_assert(!totp_check(key, 20, "2870820", 59, -1, &step));
+	ck_assert(!totp_check(key, 20, "28708a", 59, -1, &step));
+	ck_assert(!totp_check(key, 20, "", 59, -1, &step));
+}
+END_TEST
+
+START_TEST(base32_round_trip)
+{
+	char b32[64];
+	ck_assert_int_eq(base32_encode((const unsigned char *)"12345678901234567890", 20, b32,
+	    sizeof b32), 0);
+	ck_assert_str_eq(b32, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+	unsigned char raw[32];
+	ck_assert_int_eq(base32_decode(b32, raw, sizeof raw), 20);
+	ck_assert_int_eq(memcmp(raw, "12345678901234567890", 20), 0);
+	/* RFC 4648, section 10, without padding; either case decodes. */
+	ck_assert_int_eq(base32_encode((const unsigned char *)"foobar", 6, b32, sizeof b32), 0);
+	ck_assert_str_eq(b32, "MZXW6YTBOI");
+	ck_assert_int_eq(base32_decode("mzxw6ytboi======", raw, sizeof raw), 6);
+	ck_assert_int_eq(memcmp(raw, "foobar", 6), 0);
+	ck_assert_int_eq(base32_encode((const unsigned char *)"f", 1, b32, sizeof b32), 0);
+	ck_assert_str_eq(b32, "MY");
+	ck_assert_int_eq(base32_encode((const unsigned char *)"foobar", 6, b32, 10), -1);
+	ck_assert_int_eq(base32_decode("MZXW1", raw, sizeof raw), -1);
+	ck_assert_int_eq(base32_decode("MZXW6YTBOI", raw, 5), -1);
 }
 END_TEST
 
@@ -924,6 +1008,11 @@ START_TEST(ratelimit_fields_format)
 	ck_assert_int_eq(ratelimit_tightest(two, 2)->policy, RL_AUTH);
 	ratelimit_format_state(ratelimit_tightest(two, 2), state, sizeof state);
 	ck_assert_str_eq(state, "\"auth\";r=7;t=18");
+	/* The second factor's pair: a tie names auth-user. */
+	struct ratelimit_result mfa[] = { rl(RL_AUTH_USER, 10, 60, 6000000), rl(RL_AUTH, 10, 60, 6000000) };
+	ratelimit_format_policy(mfa, 2, policy, sizeof policy);
+	ck_assert_str_eq(policy, "\"auth-user\";q=10;w=60, \"auth\";q=10;w=60");
+	ck_assert_int_eq(ratelimit_tightest(mfa, 2)->policy, RL_AUTH_USER);
 	struct ratelimit_result w = rl(RL_WRITE, 60, 60, 0);
 	ratelimit_format_policy(&w, 1, policy, sizeof policy);
 	ck_assert_str_eq(policy, "\"write\";q=60;w=60");
@@ -984,6 +1073,7 @@ START_TEST(idempotency_what_is_stored)
 	ck_assert(!idempotency_should_store(401, GE_INVALID_CREDENTIALS));
 	ck_assert(!idempotency_should_store(403, GE_CSRF_FAILED));
 	ck_assert(!idempotency_should_store(403, GE_EMAIL_NOT_VERIFIED));
+	ck_assert(!idempotency_should_store(403, GE_MFA_REQUIRED));
 	ck_assert(!idempotency_should_store(409, GE_PAYOUT_IN_PROGRESS));
 	ck_assert(!idempotency_should_store(413, GE_PAYLOAD_TOO_LARGE));
 	ck_assert(!idempotency_should_store(415, GE_UNSUPPORTED_MEDIA_TYPE));
@@ -1035,6 +1125,8 @@ static Suite *unit_suite(void)
 	tcase_add_test(auth, password_rules);
 	tcase_add_test(auth, password_hash_verify);
 	tcase_add_test(auth, tokens_and_ids);
+	tcase_add_test(auth, totp_rfc6238_vectors);
+	tcase_add_test(auth, base32_round_trip);
 	tcase_add_test(auth, rfc3339_and_email_validation);
 	tcase_add_test(auth, mail_format_headers);
 	suite_add_tcase(s, auth);

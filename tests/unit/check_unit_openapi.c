@@ -203,6 +203,8 @@ static const char *rate_name(enum rate_rule r)
 		return "auth";
 	case RATE_AUTH_EMAIL:
 		return "auth-email";
+	case RATE_AUTH_USER:
+		return "auth-user";
 	case RATE_WRITE:
 		return "write";
 	}
