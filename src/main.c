@@ -109,7 +109,8 @@ static int cmd_migrate(void)
 	struct config cfg;
 	if (load_config(&cfg, true) != 0)
 		return 1;
-	int rc = migrate_run(cfg.migration_database_url, cfg.schema_dir, cfg.db_pool_timeout);
+	int rc = migrate_run(cfg.migration_database_url, cfg.schema_dir, cfg.db_pool_timeout,
+	    cfg.db_statement_timeout_ms);
 	config_free(&cfg);
 	return rc;
 }
@@ -147,8 +148,7 @@ static int cmd_user(int argc, char **argv)
 	if (load_config(&cfg, false) != 0)
 		return 1;
 	gala_config = &cfg;
-	db_configure(cfg.database_url, cfg.db_pool_timeout, cfg.db_statement_timeout_ms,
-	    cfg.db_prepared_statements);
+	db_configure(cfg.database_url, cfg.db_pool_timeout, cfg.db_prepared_statements);
 	arena_t *a = arena_new(4096);
 	char err[512] = "";
 	int rc = 1;
@@ -179,7 +179,7 @@ static int cmd_user(int argc, char **argv)
 		fprintf(stderr, "gala: %s\n", err);
 	arena_free(a);
 	db_disconnect();
-	db_configure(NULL, 0, 0, false);
+	db_configure(NULL, 0, false);
 	config_free(&cfg);
 	return rc;
 }
@@ -190,11 +190,10 @@ static int cmd_maintenance(void)
 	if (load_config(&cfg, false) != 0)
 		return 1;
 	gala_config = &cfg;
-	db_configure(cfg.database_url, cfg.db_pool_timeout, cfg.db_statement_timeout_ms,
-	    cfg.db_prepared_statements);
+	db_configure(cfg.database_url, cfg.db_pool_timeout, cfg.db_prepared_statements);
 	int rc = maintenance_run();
 	db_disconnect();
-	db_configure(NULL, 0, 0, false);
+	db_configure(NULL, 0, false);
 	gala_config = NULL;
 	config_free(&cfg);
 	return rc;

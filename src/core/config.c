@@ -48,7 +48,7 @@ static const struct setting settings[] = {
 	{ "DB_POOL_TIMEOUT", SET_INT, OFF(db_pool_timeout), "5", 1, 300,
 	  "seconds to wait for a database connection" },
 	{ "DB_STATEMENT_TIMEOUT_MS", SET_INT, OFF(db_statement_timeout_ms), "5000", 0, 600000,
-	  "statement_timeout of every query, in ms (0: none)" },
+	  "statement_timeout of new sessions in ms (0: none), set by gala migrate" },
 	{ "DB_PREPARED_STATEMENTS", SET_BOOL, OFF(db_prepared_statements), "true", 0, 0,
 	  "prepare each statement once per connection; false for PgBouncer < 1.21 in transaction mode" },
 	{ "RATE_LIMIT_ENABLED", SET_BOOL, OFF(rate_limit_enabled), "true", 0, 0,

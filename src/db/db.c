@@ -33,7 +33,6 @@ struct stmt_entry {
 static PGconn *worker_conn;
 static char *worker_db_url;
 static int worker_connect_timeout = 5;
-static int worker_statement_timeout_ms;
 static bool worker_prepare = true;
 static time_t worker_last_connect_error;
 static struct stmt_entry worker_stmts[DB_STMT_SLOTS];
@@ -62,15 +61,13 @@ void db_disconnect(void)
 		worker_stmts[i].prepared = worker_stmts[i].parsing = false;
 }
 
-void db_configure(const char *url, int connect_timeout_s, int statement_timeout_ms,
-    bool prepared_statements)
+void db_configure(const char *url, int connect_timeout_s, bool prepared_statements)
 {
 	db_disconnect();
 	stmts_forget();
 	free(worker_db_url);
 	worker_db_url = url ? strdup(url) : NULL;
 	worker_connect_timeout = connect_timeout_s;
-	worker_statement_timeout_ms = statement_timeout_ms;
 	worker_prepare = prepared_statements;
 }
 
@@ -123,12 +120,13 @@ PGconn *db_connection(void)
 	if (worker_db_url == NULL)
 		return NULL;
 
-	char timeout[16], options[64];
+	char timeout[16];
 	snprintf(timeout, sizeof timeout, "%d", worker_connect_timeout);
-	snprintf(options, sizeof options, "-c statement_timeout=%d", worker_statement_timeout_ms);
-	/* Later keywords override what the URL says, so the timeouts hold. */
-	const char *keys[] = { "dbname", "connect_timeout", "options", "application_name", NULL };
-	const char *vals[] = { worker_db_url, timeout, options, "gala", NULL };
+	/* Later keywords override what the URL says. No "options": a pooler
+	 * refuses it; the statement timeout is the database's default (set by
+	 * gala migrate). */
+	const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
+	const char *vals[] = { worker_db_url, timeout, "gala", NULL };
 	worker_conn = PQconnectdbParams(keys, vals, 1);
 	if (worker_conn == NULL || PQstatus(worker_conn) != CONNECTION_OK ||
 	    PQenterPipelineMode(worker_conn) != 1) {

@@ -25,8 +25,7 @@ enum db_status {
 };
 
 /* Settings of the connection; the next db_connection() uses them. */
-void db_configure(const char *url, int connect_timeout_s, int statement_timeout_ms,
-    bool prepared_statements);
+void db_configure(const char *url, int connect_timeout_s, bool prepared_statements);
 
 /* The open connection, connecting when there is none; NULL when the
  * database cannot be reached (logged, rate-limited). */

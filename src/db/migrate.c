@@ -183,7 +183,24 @@ static int apply_one(PGconn *c, const struct migration *m)
 	return rc;
 }
 
-int migrate_run(const char *conninfo, const char *schema_dir, int connect_timeout_s)
+/* The database's default statement timeout for new sessions (schema
+ * 0015): the workers' sessions, direct or pooled, take it from there. */
+static int set_statement_timeout(PGconn *c, int statement_timeout_ms)
+{
+	char ms[16];
+	snprintf(ms, sizeof ms, "%d", statement_timeout_ms);
+	const char *p[] = { ms };
+	PGresult *r = PQexecParams(c, "SELECT gala_set_statement_timeout($1::int)", 1, NULL, p,
+	    NULL, NULL, 0);
+	int rc = exec_ok(c, r, "statement timeout");
+	PQclear(r);
+	if (rc == 0)
+		log_info("gala.migrate", "statement timeout of new sessions: %d ms", statement_timeout_ms);
+	return rc;
+}
+
+int migrate_run(const char *conninfo, const char *schema_dir, int connect_timeout_s,
+    int statement_timeout_ms)
 {
 	struct migration *m = NULL;
 	size_t n = 0;
@@ -203,7 +220,9 @@ int migrate_run(const char *conninfo, const char *schema_dir, int connect_timeou
 		log_error("gala.migrate", "cannot connect to the database: %s", msg);
 		goto out;
 	}
+	/* A migration may take long: the application's timeout is not ours. */
 	if (run_fixed(c, "SET client_min_messages = warning", "settings") != 0 ||
+	    run_fixed(c, "SET statement_timeout = 0", "settings") != 0 ||
 	    run_fixed(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", "lock") != 0 ||
 	    run_fixed(c, "CREATE TABLE IF NOT EXISTS schema_migrations ("
 		"version text PRIMARY KEY, name text NOT NULL UNIQUE, "
@@ -258,6 +277,8 @@ int migrate_run(const char *conninfo, const char *schema_dir, int connect_timeou
 	PQclear(applied);
 	if (applied_now == 0)
 		log_info("gala.migrate", "schema is up to date (%zu migrations)", n);
+	if (set_statement_timeout(c, statement_timeout_ms) != 0)
+		goto out;
 	rc = 0;
 out:
 	if (c != NULL) {

@@ -7,6 +7,7 @@
 #define GALA_MIGRATE_H
 
 /* Returns 0 when the schema is up to date, 1 on any error (logged). */
-int migrate_run(const char *conninfo, const char *schema_dir, int connect_timeout_s);
+int migrate_run(const char *conninfo, const char *schema_dir, int connect_timeout_s,
+    int statement_timeout_ms);
 
 #endif

@@ -256,8 +256,7 @@ int worker_run(int listen_fd, struct worker_slot *slot,
 	sigset_t wait_mask;
 	worker_signals(&wait_mask);
 	const struct config *cfg = gala_config;
-	db_configure(cfg->database_url, cfg->db_pool_timeout, cfg->db_statement_timeout_ms,
-	    cfg->db_prepared_statements);
+	db_configure(cfg->database_url, cfg->db_pool_timeout, cfg->db_prepared_statements);
 
 	if (FCGX_Init() != 0) {
 		log_error("gala.worker", "FCGX_Init failed");
@@ -313,6 +312,6 @@ int worker_run(int listen_fd, struct worker_slot *slot,
 	arena_free(arena);
 	json_alloc_in(NULL);
 	db_disconnect();
-	db_configure(NULL, 0, 0, false);
+	db_configure(NULL, 0, false);
 	return 0;
 }

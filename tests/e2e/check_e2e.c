@@ -391,7 +391,8 @@ START_TEST(stuck_request_is_504_and_worker_replaced)
 {
 	/* No statement_timeout, so that only REQUEST_TIMEOUT_SECONDS (5 s in the
 	 * test stack, nginx's fastcgi_read_timeout too) can end the request. */
-	ck_assert_int_eq(stack_ctl("gala-start DB_STATEMENT_TIMEOUT_MS=0"), 0);
+	ck_assert_int_eq(stack_ctl("gala-migrate DB_STATEMENT_TIMEOUT_MS=0"), 0);
+	ck_assert_int_eq(stack_ctl("gala-start"), 0);
 	PGconn *lock = hold_schema_lock();
 	char *before;
 	worker_count(&before);
@@ -417,6 +418,7 @@ START_TEST(stuck_request_is_504_and_worker_replaced)
 	snprintf(cmd, sizeof cmd, "grep -q 'REQUEST_TIMEOUT_SECONDS' '%s'", test_env("TEST_GALA_LOG"));
 	ck_assert_int_eq(system(cmd), 0);
 	ck_assert(wait_health(200, 10));
+	ck_assert_int_eq(stack_ctl("gala-migrate"), 0);
 	ck_assert_int_eq(stack_ctl("gala-start"), 0);
 }
 END_TEST

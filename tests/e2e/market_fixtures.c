@@ -25,7 +25,7 @@ void fx_init(void)
 		    "(run through tests/stack/run-test)\n");
 		exit(EXIT_FAILURE);
 	}
-	db_configure(url, 5, 30000, true);
+	db_configure(url, 5, true);
 }
 
 static void unique_email(char *out, size_t len, const char *role)

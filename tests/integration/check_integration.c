@@ -240,7 +240,7 @@ START_TEST(health_and_reconnect)
 	itest_cfg.trusted_proxies = "";
 	gala_config = &itest_cfg;
 
-	db_configure(url, 5, 5000, true);
+	db_configure(url, 5, true);
 	ck_assert_int_eq(health_status(), 200);
 
 	/* The server closes our idle connection: the next request reconnects. */
@@ -252,9 +252,9 @@ START_TEST(health_and_reconnect)
 	ck_assert_int_eq(health_status(), 200);
 
 	/* Nothing to connect to: 503, not a crash or a hang. */
-	db_configure("postgresql:///nope?host=/nonexistent", 1, 5000, true);
+	db_configure("postgresql:///nope?host=/nonexistent", 1, true);
 	ck_assert_int_eq(health_status(), 503);
-	db_configure(url, 5, 5000, true);
+	db_configure(url, 5, true);
 	ck_assert_int_eq(health_status(), 200);
 	db_disconnect();
 	free(url);
@@ -276,7 +276,7 @@ START_TEST(statements_are_prepared_once_per_connection)
 {
 	char *url = fresh_database("itest_prepared");
 	arena_t *a = arena_new(4096);
-	db_configure(url, 5, 5000, true);
+	db_configure(url, 5, true);
 	PGresult *r;
 	const char *p[] = { "41" };
 	for (int i = 0; i < 3; i++) {
@@ -299,7 +299,7 @@ START_TEST(statements_are_prepared_once_per_connection)
 	ck_assert_int_eq(prepared_count(a), 2);
 
 	/* Off: nothing named, the same answers. */
-	db_configure(url, 5, 5000, false);
+	db_configure(url, 5, false);
 	ck_assert_int_eq(db_exec(a, &r, "SELECT $1::int + 1", 1, p), DB_OK);
 	ck_assert_str_eq(db_value(r, 0, 0), "42");
 	ck_assert_int_eq(prepared_count(a), 0);
@@ -316,7 +316,7 @@ START_TEST(prepared_statement_survives_a_table_change)
 	PGconn *c = PQconnectdb(url);
 	PQclear(PQexec(c, "CREATE TABLE t (a int); INSERT INTO t VALUES (1)"));
 	arena_t *a = arena_new(4096);
-	db_configure(url, 5, 5000, true);
+	db_configure(url, 5, true);
 	PGresult *r;
 	ck_assert_int_eq(db_exec(a, &r, "SELECT * FROM t", 0, NULL), DB_OK);
 	ck_assert_int_eq(PQnfields(r), 1);
@@ -350,7 +350,7 @@ START_TEST(page_carries_its_total)
 	PQclear(PQexec(c, "CREATE TABLE t (k int, v int); "
 	    "INSERT INTO t SELECT g % 2, g FROM generate_series(1, 7) g"));
 	arena_t *a = arena_new(4096);
-	db_configure(url, 5, 5000, true);
+	db_configure(url, 5, true);
 	static const char page_sql[] = SQL_PAGE("t.v", "t WHERE t.k = $1::int", "t.v DESC",
 	    "$2", "$3");
 	static const char total_sql[] = SQL_PAGE_TOTAL("t WHERE t.k = $1::int");
@@ -388,7 +388,7 @@ START_TEST(deferred_statement_guards_what_travels_with_it)
 	PQclear(PQexec(c, "CREATE TABLE t (a int)"));
 	for (int prepared = 0; prepared < 2; prepared++) {
 		arena_t *a = arena_new(4096);
-		db_configure(url, 5, 5000, prepared == 1);
+		db_configure(url, 5, prepared == 1);
 		PGresult *r;
 		const char *ok[] = { "1" }, *bad[] = { "0" };
 		struct db_deferred d = { .sql = "SELECT 1 / $1::int", .nparams = 1, .params = ok };
