@@ -6,7 +6,7 @@ GALA_PACKAGES=(
     build-essential autoconf automake libtool pkg-config            # toolchain
     libfcgi-dev libpq-dev libcjson-dev libcurl4-openssl-dev         # libraries
     libsodium-dev libssl-dev check
-    postgresql nginx openssl curl                                   # the local stack
+    postgresql pgbouncer nginx openssl curl                         # the local stack
     python3-aiosmtpd                                                # SMTP sink (tests/fakes)
     wrk                                                             # bench/run
 )
