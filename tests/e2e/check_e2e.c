@@ -322,7 +322,10 @@ START_TEST(database_outage_is_503_then_recovers)
 	ck_assert_ptr_null(strstr(r.body, "PGSQL"));    /* no internals */
 	http_resp_free(&r);
 	ck_assert_int_eq(stack_ctl("pg-start"), 0);
-	/* Every worker's next request after recovery succeeds. */
+	/* Every worker's next request after recovery succeeds: at once
+	 * directly, within server_login_retry through PgBouncer (which turns
+	 * clients away for that long after a failed server login). */
+	ck_assert(wait_health(200, 5));
 	for (int i = 0; i < 12; i++)
 		assert_health(200);
 }
