@@ -20,7 +20,7 @@
 
 /* id, email, full_name, role, email_verified, created_at, mfa_enabled */
 #define USER_COLUMNS "id, email, full_name, role, email_verified, " SQL_TS("created_at") \
-	", EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = users.id AND m.secret IS NOT NULL)"
+	", mfa_enabled"
 /* USER_COLUMNS, then what register and login read besides. */
 enum {
 	US_ID, US_EMAIL, US_FULL_NAME, US_ROLE, US_EMAIL_VERIFIED, US_CREATED_AT, US_MFA_ENABLED,

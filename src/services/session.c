@@ -16,7 +16,7 @@
  * account's role is then taken); $5 true refuses an unverified email. */
 #define SESSION_CHECK_SQL "SELECT u.email, u.full_name, u.role, u.email_verified, " \
 	SQL_TS("u.created_at") ", " \
-	"EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.secret IS NOT NULL), " \
+	"u.mfa_enabled, " \
 	"CASE WHEN (u.token_version <> $3::bigint " \
 	"AND (u.kept_jti IS DISTINCT FROM $2::uuid OR u.kept_version <> u.token_version)) " \
 	"OR EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2::uuid) " \
@@ -27,7 +27,7 @@
 	"THEN gala_raise('GA403', 'the email address is not verified') END " \
 	"FROM users u WHERE u.id = $1::uuid"
 
-/* The same check as a function (schema/0009_mfa.sql, first 0008),
+/* The same check as a function (schema/0016_mfa_flag.sql; first 0008, then 0009),
  * for unnamed statements: its query is planned once per session, where an
  * unnamed SESSION_CHECK_SQL would be planned on every request. */
 #define SESSION_CHECK_CALL_SQL "SELECT * FROM gala_session_check(" \
