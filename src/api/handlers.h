@@ -7,6 +7,7 @@
 
 /* api/health.c */
 void api_health(struct request *req);
+void api_metrics(struct request *req);
 
 /* api/auth.c */
 void api_auth_register(struct request *req);

@@ -7,6 +7,8 @@
 
 const struct route api_routes[] = {
 	{ "GET", "/api/health", api_health, AUTH_NONE, 0, RATE_NONE, 0, 0 },
+	/* Prometheus, outside /api: only METRICS_ALLOW gets an answer. */
+	{ "GET", "/metrics", api_metrics, AUTH_NONE, 0, RATE_NONE, 0, 0 },
 
 	/* The routes that answer with credentials take no Idempotency-Key: a
 	 * stored answer would keep a token for anyone who replays the key. */

@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/clock.h"
 
 #define STRIPE_MAX_RESPONSE (1024u * 1024)
@@ -418,8 +419,16 @@ enum stripe_outcome stripe_call(arena_t *a, const char *method, const char *path
 		out->outcome = maybe_executed ? STRIPE_AMBIGUOUS : STRIPE_UNAVAILABLE;
 	curl_slist_free_all(headers);
 	buf_free(&ans.body);
+	metrics_add(METRIC_STRIPE_REQUESTS, out->outcome);
 	log_call(method, path, post ? idempotency_key : NULL, out, started);
 	return out->outcome;
+}
+
+const char *stripe_outcome_name(enum stripe_outcome o)
+{
+	static const char *const names[] = { "ok", "refused", "unavailable", "ambiguous",
+		"not_configured" };
+	return (unsigned)o < sizeof names / sizeof names[0] ? names[o] : "unknown";
 }
 
 const char *stripe_str(const cJSON *obj, const char *name)

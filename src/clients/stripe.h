@@ -42,6 +42,9 @@ enum stripe_outcome {
 	STRIPE_NOT_CONFIGURED,
 };
 
+/* The outcome's label in GET /metrics: "ok", "refused"... */
+const char *stripe_outcome_name(enum stripe_outcome o);
+
 /* One form field; a NULL value leaves the field out. */
 struct stripe_param {
 	const char *key;

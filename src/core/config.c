@@ -1,7 +1,9 @@
 #include "autoconf.h"
 
 #include "core/config.h"
+
 #include "core/log.h"
+#include "core/netmask.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -100,6 +102,8 @@ static const struct setting settings[] = {
 	  "largest accepted request body (413 above)" },
 	{ "TRUSTED_PROXIES", SET_STRING, OFF(trusted_proxies), "", 0, 0,
 	  "comma-separated proxy addresses whose X-Forwarded-For is believed" },
+	{ "METRICS_ALLOW", SET_STRING, OFF(metrics_allow), "127.0.0.1, ::1", 0, 0,
+	  "addresses and networks (CIDR) that GET /metrics answers; 404 for the rest" },
 	{ "LOG_LEVEL", SET_STRING, OFF(log_level), "info", 0, 0,
 	  "debug, info, warning or error" },
 };
@@ -336,6 +340,11 @@ static int default_workers(void)
 
 static int validate(struct config *c, char *err, size_t errlen)
 {
+	if (!netmask_list_valid(c->metrics_allow)) {
+		seterr(err, errlen, "METRICS_ALLOW must list IP addresses or networks "
+		    "(\"127.0.0.1, ::1, 10.0.0.0/8\")");
+		return -1;
+	}
 	if (strncmp(c->listen, "unix:", 5) != 0 && strrchr(c->listen, ':') == NULL) {
 		seterr(err, errlen, "LISTEN must be unix:PATH or HOST:PORT (got \"%s\")", c->listen);
 		return -1;

@@ -51,6 +51,7 @@ struct config {
 	bool admin_mfa_required;
 	int max_body_bytes;
 	char *trusted_proxies;
+	char *metrics_allow;
 	char *log_level;
 };
 

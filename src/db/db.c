@@ -11,6 +11,7 @@
 
 #include "core/calendar.h"
 #include "core/log.h"
+#include "core/metrics.h"
 
 /* Named statements a connection keeps; past that, statements go unnamed
  * (the SQL of Gala is a fixed set, far below it). */
@@ -130,6 +131,7 @@ PGconn *db_connection(void)
 	worker_conn = PQconnectdbParams(keys, vals, 1);
 	if (worker_conn == NULL || PQstatus(worker_conn) != CONNECTION_OK ||
 	    PQenterPipelineMode(worker_conn) != 1) {
+		metrics_add(METRIC_DB_ERRORS, DBERR_CONNECT);
 		log_connect_error();
 		db_disconnect();
 		return NULL;
@@ -270,17 +272,26 @@ static enum db_status step_status(arena_t *a, PGresult *r, bool quiet)
 	const char *state = db_sqlstate(r);
 	/* Admin shutdown, cannot connect now, crash recovery: the server is going away. */
 	if (strncmp(state, "57P", 3) == 0 || strncmp(state, "08", 2) == 0) {
+		metrics_add(METRIC_DB_ERRORS, DBERR_LOST);
 		db_disconnect();
 		return DB_UNAVAILABLE;
 	}
 	/* A cancelled statement (statement_timeout) is an outage from the client's view. */
 	if (strcmp(state, "57014") == 0) {
+		metrics_add(METRIC_DB_ERRORS, DBERR_TIMEOUT);
 		log_error("gala.db", "statement timed out");
 		return DB_UNAVAILABLE;
 	}
-	if (!quiet && strncmp(state, "23", 2) != 0 && strcmp(state, "40001") != 0 &&
-	    strcmp(state, "40P01") != 0 && strcmp(state, "22P02") != 0)
+	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
+		metrics_add(METRIC_DB_ERRORS, DBERR_CONFLICT);
+		return DB_ERROR;
+	}
+	/* Constraint violations and malformed values are answers the callers
+	 * expect (a taken email, a bad uuid), not failures. */
+	if (!quiet && strncmp(state, "23", 2) != 0 && strcmp(state, "22P02") != 0) {
+		metrics_add(METRIC_DB_ERRORS, DBERR_STATEMENT);
 		log_statement_error(r);
+	}
 	return DB_ERROR;
 }
 
@@ -393,6 +404,7 @@ static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, in
 
 lost: {
 		cJSON *f = cJSON_CreateObject();
+		metrics_add(METRIC_DB_ERRORS, DBERR_LOST);
 		cJSON_AddStringToObject(f, "error", "connection lost");
 		log_emit(LOG_LEVEL_ERROR, "gala.db", "database connection lost", f);
 		for (int k = 0; k < nsteps; k++)

@@ -8,6 +8,7 @@
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "http/response.h"
 #include "http/router.h"
 #include "services/session.h"
@@ -112,6 +113,7 @@ int idempotency_begin(struct request *req, struct idempotency *state)
 		response_header(req, "Retry-After", "1");
 		return -1;
 	case IDEMPOTENCY_FINISHED:
+		metrics_add(METRIC_IDEMPOTENCY_REPLAYS, 0);
 		replay(req, &stored);
 		return -1;
 	}

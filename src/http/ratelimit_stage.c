@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "http/response.h"
 #include "http/router.h"
 #include "services/session.h"
@@ -191,6 +192,7 @@ int ratelimit_settle(struct request *req)
 				long long t = ratelimit_emission_us(&checks[j].quota);
 				results[j].ahead_us = results[j].ahead_us > t ? results[j].ahead_us - t : 0;
 			}
+			metrics_add(METRIC_RATELIMIT_REFUSALS, results[i].policy);
 			char retry[32];
 			snprintf(retry, sizeof retry, "%lld", ratelimit_retry_after(&results[i]));
 			req->resp = (struct response){ 0 };

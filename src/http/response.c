@@ -70,6 +70,15 @@ void response_empty(struct request *req, int status)
 	req->resp.body_len = 0;
 }
 
+void response_body(struct request *req, int status, const char *content_type,
+    const char *body, size_t len)
+{
+	req->resp.status = status;
+	req->resp.content_type = content_type;
+	req->resp.body = arena_strndup(req->arena, body, len);
+	req->resp.body_len = len;
+}
+
 void http_respond_error_extra(struct request *req, enum gala_error e, const char *param,
     const char *message, cJSON *extra)
 {

@@ -17,6 +17,11 @@ void response_header(struct request *req, const char *name, const char *value);
 /* Sets a JSON response; takes ownership of body. */
 void response_json(struct request *req, int status, cJSON *body);
 
+/* Sets a response of another type than JSON; body (len bytes) is copied,
+ * content_type must outlive the request. */
+void response_body(struct request *req, int status, const char *content_type,
+    const char *body, size_t len);
+
 /* Sets a response with no body (204). */
 void response_empty(struct request *req, int status);
 

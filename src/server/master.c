@@ -16,6 +16,7 @@
 #endif
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/password.h"
 #include "server/listen.h"
 #include "server/scoreboard.h"
@@ -71,6 +72,7 @@ static int spawn_worker(struct master *m, int idx)
 	s->route[0] = '\0';
 	s->requests = 0;
 	s->term_sent = 0;
+	s->stop_reason = -1;
 	s->generation = m->generation;
 	s->spawned_ms = clock_ms();
 	pid_t pid = fork();
@@ -92,6 +94,18 @@ static int spawn_worker(struct master *m, int idx)
 	return 0;
 }
 
+/* A worker that left while the pool goes on is replaced: say why. Workers
+ * stopped by a shutdown or a smaller WORKERS are not restarts. */
+static void count_restart(const struct master *m, const struct worker_slot *s, int clean)
+{
+	if (m->shutting_down)
+		return;
+	if (s->stop_reason >= 0)
+		metrics_add(METRIC_WORKER_RESTARTS, (unsigned)s->stop_reason);
+	else if (!s->term_sent)
+		metrics_add(METRIC_WORKER_RESTARTS, clean ? RESTART_RECYCLE : RESTART_CRASH);
+}
+
 static void reap(struct master *m)
 {
 	int status;
@@ -111,6 +125,7 @@ static void reap(struct master *m)
 				    WEXITSTATUS(status));
 			else
 				log_worker(LOG_LEVEL_INFO, "worker exited", s, "exit_code", 0);
+			count_restart(m, s, clean);
 			/* Crash loops back off exponentially; a clean exit (recycle,
 			 * drain) or a crash after a long healthy run respawns at once. */
 			if (!clean && !s->term_sent && now - s->spawned_ms < CRASH_WINDOW_MS) {
@@ -144,7 +159,24 @@ static void kill_stuck(struct master *m)
 		    s, "busy_ms", (int)(now - since));
 		kill(s->pid, SIGKILL);
 		s->term_sent = 1;
+		s->stop_reason = RESTART_TIMEOUT;
 	}
+}
+
+/* The gauge of GET /metrics: how many workers are idle, busy or leaving. */
+static void publish_workers(const struct master *m)
+{
+	unsigned counts[WORKER_STATES] = { 0 };
+	for (int i = 0; i < SCOREBOARD_SLOTS; i++) {
+		const struct worker_slot *s = &m->sb->slots[i];
+		if (s->pid == 0 || !s->ready)
+			continue;
+		if (s->draining || s->term_sent)
+			counts[WORKERS_DRAINING]++;
+		else
+			counts[s->busy_since_ms != 0 ? WORKERS_BUSY : WORKERS_IDLE]++;
+	}
+	metrics_set_workers(counts);
 }
 
 static void terminate_slot(struct worker_slot *s)
@@ -210,6 +242,7 @@ static void maintain_pool(struct master *m)
 			if (s->pid != 0 && !s->term_sent && !s->draining &&
 			    s->generation != m->generation) {
 				terminate_slot(s);
+				s->stop_reason = RESTART_RELOAD;
 				break;
 			}
 		}
@@ -272,10 +305,12 @@ int master_run(struct config *cfg, const struct route *table, size_t nroutes)
 		return 1;
 	}
 	m.sb = scoreboard_create();
-	if (m.sb == NULL) {
+	struct metrics *pool_counters = metrics_create();
+	if (m.sb == NULL || pool_counters == NULL) {
 		log_error(LOGGER, "cannot map the scoreboard: %s", strerror(errno));
 		goto out;
 	}
+	metrics_attach(pool_counters);
 	sigemptyset(&m.master_mask);
 	sigaddset(&m.master_mask, SIGTERM);
 	sigaddset(&m.master_mask, SIGINT);
@@ -315,6 +350,7 @@ int master_run(struct config *cfg, const struct route *table, size_t nroutes)
 		}
 		reap(&m);
 		kill_stuck(&m);
+		publish_workers(&m);
 		if (m.shutting_down) {
 			if (slots_in_use(&m) == 0) {
 				log_info(LOGGER, "all workers finished; exiting");

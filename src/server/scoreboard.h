@@ -17,6 +17,7 @@ struct worker_slot {
 	long long spawned_ms;
 	long long respawn_after_ms;    /* backoff after a crash */
 	int crashes;
+	int stop_reason;               /* enum metrics_restart the master stopped it for; -1 */
 	/* written by the worker */
 	volatile sig_atomic_t ready;
 	volatile sig_atomic_t draining;    /* leaving: serves its kept connections only */

@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "db/db.h"
 #include "http/json.h"
 #include "http/pipeline.h"
@@ -246,6 +247,8 @@ static void worker_handle(FCGX_Request *fr, arena_t *arena, struct worker_slot *
 	}
 	FCGX_PutStr(out.data, (int)out.len, fr->out);
 	buf_free(&out);
+	metrics_observe_request(req.route != NULL ? (unsigned)(req.route - table) :
+	    METRICS_ROUTE_UNMATCHED, req.resp.status, clock_us() - req.started_us);
 	access_log(&req);
 	log_set_request_id(NULL);
 }

@@ -10,4 +10,12 @@
  * newest migration applied; NULL before any), or GE_DB_UNAVAILABLE. */
 enum gala_error health_check(struct svc_ctx *cx, const char **schema_version);
 
+/* The backlogs an operator alerts on, for GET /metrics. */
+struct health_backlog {
+	long long payouts_stuck;    /* payouts started longer ago than maintenance waits */
+};
+
+/* One round trip. GE_OK, or GE_DB_UNAVAILABLE. */
+enum gala_error health_backlog(struct svc_ctx *cx, struct health_backlog *out);
+
 #endif

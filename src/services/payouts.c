@@ -455,9 +455,7 @@ enum db_status payouts_complete_stuck(arena_t *a, long long *count)
 	const char *p[] = { age };
 	PGresult *res;
 	enum db_status st = db_exec(a, &res, "SELECT event_service_id FROM payments "
-	    "WHERE payment_type = 'service_payment' AND status = 'payout_started' "
-	    "AND updated_at < now() - make_interval(secs => $1::int) "
-	    "ORDER BY updated_at LIMIT 100", 1, p);
+	    "WHERE " PAYOUTS_STUCK_WHERE " ORDER BY updated_at LIMIT 100", 1, p);
 	if (st != DB_OK)
 		return st;
 	for (int i = 0; i < PQntuples(res); i++) {

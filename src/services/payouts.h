@@ -31,6 +31,9 @@
 #include "core/errors.h"
 
 #define PAYOUT_IN_PROGRESS_SECONDS 60
+/* The stuck payouts of payments, $1 being PAYOUT_IN_PROGRESS_SECONDS. */
+#define PAYOUTS_STUCK_WHERE "payment_type = 'service_payment' AND status = 'payout_started' " \
+	"AND updated_at < now() - make_interval(secs => $1::int)"
 
 /* POST /api/event-services/{id}/release for the signed-in caller (admin,
  * or the event owner once completed). *payment is the payout;

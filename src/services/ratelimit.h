@@ -24,6 +24,8 @@ enum ratelimit_policy {
 	RL_AUTH,
 	RL_WRITE,
 };
+/* How many policies there are: RL_WRITE stays the last. */
+#define RL_POLICY_COUNT (RL_WRITE + 1)
 
 struct ratelimit_quota {
 	int requests;          /* N, the burst */

@@ -14,6 +14,7 @@
 #include "core/buf.h"
 #include "clients/mailer.h"
 #include "core/config.h"
+#include "core/netmask.h"
 #include "core/crypto.h"
 #include "core/jwt.h"
 #include "core/password.h"
@@ -422,6 +423,45 @@ START_TEST(config_defaults_and_validation)
 	ck_assert_int_eq(config_load(&c, err, sizeof err), -1);
 	ck_assert_ptr_nonnull(strstr(err, "ADMIN_MFA_REQUIRED"));
 	set_env("ADMIN_MFA_REQUIRED", NULL);
+
+	/* METRICS_ALLOW: loopback unless set; a list that does not parse is refused. */
+	set_env("METRICS_ALLOW", NULL);
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert(netmask_list_contains(c.metrics_allow, "127.0.0.1"));
+	ck_assert(netmask_list_contains(c.metrics_allow, "::1"));
+	ck_assert(!netmask_list_contains(c.metrics_allow, "10.0.0.1"));
+	config_free(&c);
+	set_env("METRICS_ALLOW", "10.0.0.0/8, not-an-address");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "METRICS_ALLOW"));
+	set_env("METRICS_ALLOW", NULL);
+}
+END_TEST
+
+START_TEST(netmask_lists)
+{
+	const char *list = "10.0.0.0/8, 192.168.1.7 ,2001:db8::/32, 172.16.0.0/12";
+	ck_assert(netmask_list_valid(list));
+	ck_assert(netmask_list_valid(""));
+	ck_assert(netmask_list_contains(list, "10.255.0.1"));
+	ck_assert(netmask_list_contains(list, "192.168.1.7"));
+	ck_assert(!netmask_list_contains(list, "192.168.1.8"));
+	ck_assert(netmask_list_contains(list, "172.31.255.255"));
+	ck_assert(!netmask_list_contains(list, "172.32.0.0"));
+	ck_assert(netmask_list_contains(list, "2001:db8:ffff::1"));
+	ck_assert(!netmask_list_contains(list, "2001:db9::1"));
+	/* An IPv4-mapped IPv6 peer is its IPv4 address. */
+	ck_assert(netmask_list_contains(list, "::ffff:10.1.2.3"));
+	ck_assert(!netmask_list_contains("", "127.0.0.1"));
+	ck_assert(!netmask_list_contains(list, "10.0.0.0/8"));
+	ck_assert(!netmask_list_contains(list, "localhost"));
+	ck_assert(!netmask_list_contains(list, NULL));
+	ck_assert(netmask_list_contains("0.0.0.0/0", "203.0.113.9"));
+	ck_assert(!netmask_list_contains("0.0.0.0/0", "2001:db8::1"));
+	const char *bad[] = { "10.0.0.0/33", "::1/129", "10.0.0.0/", "10.0.0.0/8x", "1.2.3",
+		"10.0.0.1,,garbage" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ck_assert_msg(!netmask_list_valid(bad[i]), "%s accepted", bad[i]);
 }
 END_TEST
 
@@ -1109,6 +1149,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(core, arena_reuses_chunks);
 	tcase_add_test(core, db_time_formats_epoch_seconds);
 	tcase_add_test(core, config_defaults_and_validation);
+	tcase_add_test(core, netmask_lists);
 	tcase_add_test(core, config_production_guards);
 	tcase_add_test(core, config_env_file_overrides);
 	tcase_add_test(core, config_systemd_credentials);
