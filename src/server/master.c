@@ -19,6 +19,7 @@
 #include "core/metrics.h"
 #include "core/password.h"
 #include "server/listen.h"
+#include "server/notify.h"
 #include "server/scoreboard.h"
 #include "server/worker.h"
 #include "core/clock.h"
@@ -28,6 +29,7 @@
 #define BACKOFF_MAX_MS 10000
 #define CRASH_WINDOW_MS 5000
 #define KILL_GRACE_MS 2000
+#define STATUS_EVERY_MS 5000
 
 struct master {
 	struct config cfg;
@@ -36,6 +38,8 @@ struct master {
 	int from_systemd;
 	unsigned generation;
 	int shutting_down;
+	int ready_sent;                 /* systemd was told READY=1 for this generation */
+	long long status_sent_ms;
 	long long drain_deadline_ms;
 	const struct route *table;
 	size_t nroutes;
@@ -82,6 +86,7 @@ static int spawn_worker(struct master *m, int idx)
 		return -1;
 	}
 	if (pid == 0) {
+		notify_free();
 		int rc = worker_run(m->listen_fd, s, m->table, m->nroutes);
 #ifdef __SANITIZE_ADDRESS__
 		/* _exit skips LeakSanitizer's exit-time check: run it here, so
@@ -163,20 +168,57 @@ static void kill_stuck(struct master *m)
 	}
 }
 
-/* The gauge of GET /metrics: how many workers are idle, busy or leaving. */
-static void publish_workers(const struct master *m)
+/* What the pool is doing, as GET /metrics and systemd are told. */
+struct pool_view {
+	unsigned state[WORKER_STATES];   /* serving workers: idle, busy, leaving */
+	int current_ready;               /* ready workers of the current generation */
+	int old;                         /* workers of an earlier generation still there */
+	unsigned long long requests;     /* served by the workers alive now */
+};
+
+static struct pool_view pool_view(const struct master *m)
 {
-	unsigned counts[WORKER_STATES] = { 0 };
+	struct pool_view v = { 0 };
 	for (int i = 0; i < SCOREBOARD_SLOTS; i++) {
 		const struct worker_slot *s = &m->sb->slots[i];
-		if (s->pid == 0 || !s->ready)
+		if (s->pid == 0)
 			continue;
+		if (s->generation != m->generation)
+			v.old++;
+		if (!s->ready)
+			continue;
+		v.requests += s->requests;
 		if (s->draining || s->term_sent)
-			counts[WORKERS_DRAINING]++;
+			v.state[WORKERS_DRAINING]++;
 		else
-			counts[s->busy_since_ms != 0 ? WORKERS_BUSY : WORKERS_IDLE]++;
+			v.state[s->busy_since_ms != 0 ? WORKERS_BUSY : WORKERS_IDLE]++;
+		if (s->generation == m->generation && !s->draining && !s->term_sent)
+			v.current_ready++;
 	}
-	metrics_set_workers(counts);
+	return v;
+}
+
+/* READY=1 once every worker of the current generation serves and no older
+ * one is left (at start and after each reload); otherwise STATUS= when the
+ * figures changed, at most every STATUS_EVERY_MS. */
+static void notify_pool(struct master *m, const struct pool_view *v)
+{
+	char status[160];
+	snprintf(status, sizeof status, "STATUS=%d workers (%u busy, %u draining), %llu requests",
+	    m->cfg.workers, v->state[WORKERS_BUSY], v->state[WORKERS_DRAINING], v->requests);
+	long long now = clock_ms();
+	if (!m->ready_sent && v->old == 0 && v->current_ready >= m->cfg.workers) {
+		char msg[192];
+		snprintf(msg, sizeof msg, "READY=1\n%s", status);
+		notify_send(msg);
+		m->ready_sent = 1;
+		m->status_sent_ms = now;
+		return;
+	}
+	if (now - m->status_sent_ms >= STATUS_EVERY_MS) {
+		notify_send(status);
+		m->status_sent_ms = now;
+	}
 }
 
 static void terminate_slot(struct worker_slot *s)
@@ -253,6 +295,11 @@ static void reload(struct master *m)
 {
 	struct config next;
 	char err[512];
+	char msg[96];
+	/* Whether or not the new settings are taken, READY=1 ends the reload. */
+	snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading", clock_us());
+	notify_send(msg);
+	m->ready_sent = 0;
 	if (config_load(&next, err, sizeof err) != 0 ||
 	    config_check_production(&next, err, sizeof err) != 0) {
 		log_error(LOGGER, "reload refused, keeping the running configuration: %s", err);
@@ -278,6 +325,7 @@ static void begin_shutdown(struct master *m)
 	m->shutting_down = 1;
 	m->drain_deadline_ms = clock_ms() +
 	    (long long)(m->cfg.request_timeout_seconds + 5) * 1000;
+	notify_send("STOPPING=1\nSTATUS=draining");
 	log_info(LOGGER, "SIGTERM: draining %d workers", slots_in_use(m));
 	for (int i = 0; i < SCOREBOARD_SLOTS; i++)
 		terminate_slot(&m->sb->slots[i]);
@@ -298,6 +346,7 @@ int master_run(struct config *cfg, const struct route *table, size_t nroutes)
 	gala_config = &m.cfg;
 	char err[512];
 	int rc = 1;
+	notify_init();
 	m.listen_fd = listen_open(m.cfg.listen, &m.from_systemd, err, sizeof err);
 	if (m.listen_fd < 0) {
 		log_error(LOGGER, "%s", err);
@@ -350,7 +399,10 @@ int master_run(struct config *cfg, const struct route *table, size_t nroutes)
 		}
 		reap(&m);
 		kill_stuck(&m);
-		publish_workers(&m);
+		struct pool_view view = pool_view(&m);
+		metrics_set_workers(view.state);
+		if (!m.shutting_down)
+			notify_pool(&m, &view);
 		if (m.shutting_down) {
 			if (slots_in_use(&m) == 0) {
 				log_info(LOGGER, "all workers finished; exiting");
@@ -366,6 +418,7 @@ int master_run(struct config *cfg, const struct route *table, size_t nroutes)
 		}
 	}
 out:
+	notify_free();
 	listen_close(m.listen_fd, m.cfg.listen, m.from_systemd);
 	config_free(&m.cfg);
 	return rc;

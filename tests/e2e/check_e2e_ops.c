@@ -1,7 +1,10 @@
-/* End-to-end tests of GET /metrics through nginx: the Prometheus text the
- * pool exposes, counted by route pattern, kept across worker deaths, read
- * during a database outage, and refused to addresses outside METRICS_ALLOW.
- * promtool (Debian's prometheus package) checks the exposition. */
+/* End-to-end tests of what an operator watches:
+ * - GET /metrics through nginx: the Prometheus text the pool exposes,
+ *   counted by route pattern, kept across worker deaths, read during a
+ *   database outage, refused to addresses outside METRICS_ALLOW; promtool
+ *   (Debian's prometheus package) checks the exposition;
+ * - systemd's notification protocol (Type=notify), heard on a socket of the
+ *   test's own as systemd would: READY, RELOADING, STATUS and STOPPING. */
 #include "autoconf.h"
 
 #include <check.h>
@@ -9,6 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testlib.h"
@@ -255,9 +262,76 @@ START_TEST(other_addresses_get_not_found)
 }
 END_TEST
 
+/* A datagram socket where the pool sends its notifications. */
+static int notify_bind(char *path, size_t len)
+{
+	snprintf(path, len, "/tmp/gala-notify-%d.sock", (int)getpid());
+	unlink(path);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	return fd;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads notifications until one holds the line want, for up to timeout_ms;
+ * the message is copied to msg. */
+static int notify_wait(int fd, const char *want, int timeout_ms, char *msg, size_t msglen)
+{
+	long long end = now_ms() + timeout_ms;
+	for (long long left; (left = end - now_ms()) > 0;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, (int)left) <= 0)
+			break;
+		ssize_t n = recv(fd, msg, msglen - 1, 0);
+		if (n <= 0)
+			continue;
+		msg[n] = '\0';
+		for (const char *line = msg; line != NULL; line = strchr(line, '\n')) {
+			if (*line == '\n')
+				line++;
+			if (strncmp(line, want, strlen(want)) == 0 &&
+			    (line[strlen(want)] == '\n' || line[strlen(want)] == '\0'))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+START_TEST(systemd_hears_ready_reloading_and_stopping)
+{
+	char path[108], msg[512];
+	int fd = notify_bind(path, sizeof path);
+	ck_assert_int_eq(stack_ctl("gala-start NOTIFY_SOCKET=%s", path), 0);
+	ck_assert_msg(notify_wait(fd, "READY=1", 10000, msg, sizeof msg), "no READY=1");
+	ck_assert_msg(strstr(msg, "STATUS=") != NULL && strstr(msg, "workers") != NULL,
+	    "READY without the pool's status: %s", msg);
+	/* A reload: RELOADING=1 (with the time systemd asks for), then READY=1
+	 * once the new workers serve and the old ones left. */
+	ck_assert_int_eq(stack_ctl("gala-sighup NOTIFY_SOCKET=%s", path), 0);
+	ck_assert_msg(notify_wait(fd, "RELOADING=1", 10000, msg, sizeof msg), "no RELOADING=1");
+	ck_assert_ptr_nonnull(strstr(msg, "MONOTONIC_USEC="));
+	ck_assert_msg(notify_wait(fd, "READY=1", 20000, msg, sizeof msg), "no READY=1 after the reload");
+	ck_assert_int_eq(get_status("/api/health"), 200);
+	ck_assert_int_eq(stack_ctl("gala-stop"), 0);
+	ck_assert_msg(notify_wait(fd, "STOPPING=1", 10000, msg, sizeof msg), "no STOPPING=1");
+	close(fd);
+	unlink(path);
+	ck_assert_int_eq(stack_ctl("gala-start"), 0);
+}
+END_TEST
+
 int main(void)
 {
-	Suite *s = suite_create("e2e-metrics");
+	Suite *s = suite_create("e2e-ops");
 	TCase *tc = tcase_create("metrics");
 	tcase_set_timeout(tc, 90);
 	tcase_add_test(tc, requests_counted_by_route_pattern);
@@ -268,5 +342,9 @@ int main(void)
 	tcase_add_test(tc, limiter_refusals_and_replays_are_counted);
 	tcase_add_test(tc, other_addresses_get_not_found);
 	suite_add_tcase(s, tc);
+	TCase *sd = tcase_create("systemd");
+	tcase_set_timeout(sd, 90);
+	tcase_add_test(sd, systemd_hears_ready_reloading_and_stopping);
+	suite_add_tcase(s, sd);
 	return test_run_suite(s);
 }
