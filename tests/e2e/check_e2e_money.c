@@ -27,7 +27,6 @@
 #include "services/bookings.h"
 #include "testlib.h"
 
-
 static void setup(void)
 {
 	fx_init();
