@@ -111,6 +111,8 @@ static int cmd_check_config(int argc, char **argv)
 		printf("note: SECRET_KEY is not set; a random key is generated at each start\n");
 	if (cfg.stripe_secret_key == NULL)
 		printf("note: STRIPE_SECRET_KEY is not set; money routes answer 503\n");
+	if (cfg.smtp_url == NULL)
+		printf("note: SMTP_URL is not set; gala mailer will not start and mail stays queued\n");
 	if (cfg.stripe_webhook_secret == NULL)
 		printf(cfg.stripe_webhook_unsigned_insecure_allow ?
 		    "WARNING: STRIPE_WEBHOOK_UNSIGNED_INSECURE_ALLOW: anyone can post webhooks\n" :

@@ -461,6 +461,48 @@ START_TEST(config_production_guards)
 }
 END_TEST
 
+/* gala mailer needs SMTP_URL and the pool's SECRET_KEY (never a generated
+ * one: it could open nothing), and in production the key and transport
+ * rules, but not the Stripe secrets its unit never loads. */
+START_TEST(config_mailer_guards)
+{
+	struct config c;
+	char err[256];
+	set_env("ENV_FILE", NULL);
+	set_env("SMTP_URL", NULL);
+	set_env("SECRET_KEY", "Zq3v9LmP0xT7wRk2Hs5nB8yC4dF6gJ1e");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_int_eq(config_check_mailer(&c, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "SMTP_URL"));
+	config_free(&c);
+	set_env("SMTP_URL", "smtp://127.0.0.1:2525");
+	set_env("SECRET_KEY", NULL);
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_int_eq(config_check_mailer(&c, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "SECRET_KEY"));
+	config_free(&c);
+	set_env("ENVIRONMENT", "production");
+	set_env("SECRET_KEY", "changeme");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_int_eq(config_check_mailer(&c, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "SECRET_KEY"));
+	config_free(&c);
+	set_env("SECRET_KEY", "Zq3v9LmP0xT7wRk2Hs5nB8yC4dF6gJ1e");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_msg(config_check_mailer(&c, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(config_check_production(&c, err, sizeof err), -1);
+	config_free(&c);
+	set_env("SMTP_URL", "smtp://mail.example.com:587");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_int_eq(config_check_mailer(&c, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "SMTP_URL"));
+	config_free(&c);
+	set_env("ENVIRONMENT", NULL);
+	set_env("SECRET_KEY", NULL);
+	set_env("SMTP_URL", NULL);
+}
+END_TEST
+
 /* Writes text to a new file named from path (a mkstemp template). */
 static void write_temp_file(char *path, const char *text)
 {
@@ -1143,6 +1185,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(core, db_time_formats_epoch_seconds);
 	tcase_add_test(core, config_defaults_and_validation);
 	tcase_add_test(core, config_production_guards);
+	tcase_add_test(core, config_mailer_guards);
 	tcase_add_test(core, config_env_file_overrides);
 	tcase_add_test(core, config_systemd_credentials);
 	tcase_add_test(core, config_production_transport_guards);
