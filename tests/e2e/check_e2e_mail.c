@@ -512,6 +512,20 @@ START_TEST(mailer_reconnects_and_stops_on_sigterm)
 	ck_assert_int_eq(stack_ctl("pg-stop"), 0);
 	sleep(2);
 	ck_assert_int_eq(stack_ctl("pg-start"), 0);
+	/* Through PgBouncer, clients are turned away for server_login_retry
+	 * after a failed server login (the mailer's, while Postgres was down). */
+	long health = 0;
+	double end = now_s() + 10;
+	for (;;) {
+		struct http_resp h;
+		ck_assert_int_eq(http_do("GET", "/api/health", NULL, NULL, &h), 0);
+		health = h.status;
+		http_resp_free(&h);
+		if (health == 200 || now_s() > end)
+			break;
+		usleep(100000);
+	}
+	ck_assert_int_eq(health, 200);
 	struct user u = register_user("pgback");
 	char *mail = test_mail_last(u.email);
 	ck_assert_msg(mail != NULL && strstr(mail, "verification code") != NULL, "mail: %s", mail);
