@@ -350,9 +350,9 @@ enum gala_error accounts_verify_email(struct svc_ctx *cx, const char *email, con
 	return GE_OK;
 }
 
-/* Resend and forgot-password answer the same whether or not a mail is due
- * (API.md), and take the same steps to: the same statements run on every
- * path, and those of a mail not due change nothing. */
+/* Resend and forgot-password answer alike whether or not a mail is due
+ * (API.md), and cost alike too: the same statements run on every path,
+ * those of a mail not due changing nothing. */
 enum gala_error accounts_resend_verification(struct svc_ctx *cx, const char *email,
     bool *already_verified)
 {

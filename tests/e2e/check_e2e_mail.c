@@ -490,6 +490,36 @@ START_TEST(readdressed_mail_is_never_sent)
 }
 END_TEST
 
+/* gala maintenance deletes rows a week after they were finished, and never
+ * a mail still to send. */
+START_TEST(maintenance_purges_finished_mail_after_a_week)
+{
+	struct user old = register_user("purge-old"), young = register_user("purge-young");
+	test_mail_settle();
+	ck_assert_int_eq(stack_ctl("mailers 0"), 0);
+	struct user queued = register_user("purge-queued");
+	sql_params("UPDATE mail_outbox SET finished_at = now() - interval '8 days' WHERE user_id = $1",
+	    old.id, NULL);
+	sql_params("UPDATE mail_outbox SET finished_at = now() - interval '6 days' WHERE user_id = $1",
+	    young.id, NULL);
+	sql_params("UPDATE mail_outbox SET created_at = now() - interval '8 days' WHERE user_id = $1",
+	    queued.id, NULL);
+	char *out = stack_ctl_output("gala maintenance 2>&1; echo \"exit=$?\"");
+	ck_assert_msg(strstr(out, "exit=0") != NULL && strstr(out, "\"mail_outbox\":") != NULL,
+	    "gala maintenance: %s", out);
+	free(out);
+	const char *count = "SELECT count(*) FROM mail_outbox WHERE user_id = $1";
+	ck_assert_int_eq(sql_int(count, old.id, NULL), 0);
+	ck_assert_int_eq(sql_int(count, young.id, NULL), 1);
+	ck_assert_int_eq(sql_int(count, queued.id, NULL), 1);
+	ck_assert_int_eq(stack_ctl("mailers 1"), 0);
+	test_mail_settle();
+	user_free(&old);
+	user_free(&young);
+	user_free(&queued);
+}
+END_TEST
+
 /* Whether pid has exited (gone, or a zombie nobody reaps). */
 static bool exited(int pid)
 {
@@ -559,6 +589,7 @@ int main(void)
 	tcase_add_test(tc, refused_mail_is_abandoned_and_audited);
 	tcase_add_test(tc, mail_is_given_up_after_a_day);
 	tcase_add_test(tc, readdressed_mail_is_never_sent);
+	tcase_add_test(tc, maintenance_purges_finished_mail_after_a_week);
 	tcase_add_test(tc, mailer_reconnects_and_stops_on_sigterm);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s);
