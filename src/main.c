@@ -18,6 +18,7 @@
 #include "services/maintenance.h"
 #include "db/migrate.h"
 #include "server/master.h"
+#include "server/outbox_sender.h"
 
 static void usage(FILE *out)
 {
@@ -27,9 +28,11 @@ static void usage(FILE *out)
 	    "commands:\n"
 	    "  serve                 run the FastCGI worker pool (LISTEN or systemd socket)\n"
 	    "  migrate               apply schema/NNNN_*.sql migrations\n"
+	    "  mailer                send the mail the requests queue in the outbox, until\n"
+	    "                        SIGTERM (its own systemd service; several may run)\n"
 	    "  maintenance           purge expired limiter rows, idempotency keys, revoked\n"
-	    "                        tokens, OTPs and reset tokens; complete stuck payouts\n"
-	    "                        and refund charges of cancelled bookings (systemd timer)\n"
+	    "                        tokens, OTPs, reset tokens and sent mail; complete stuck\n"
+	    "                        payouts and refund charges of cancelled bookings (timer)\n"
 	    "  check-config [--list] validate the environment; --list prints every setting\n"
 	    "  user create-admin EMAIL [--name NAME]\n"
 	    "                        create an admin; the password is read from stdin\n"
@@ -59,13 +62,20 @@ static const char *admin_mfa_howto(const struct config *cfg)
 	    "Enable TOTP (two-factor authentication) for this admin:\n" ADMIN_MFA_STEPS;
 }
 
-/* Loads and validates the configuration; production guards included, but
- * for migrate: it reads MIGRATION_DATABASE_URL, which nothing else reads,
- * and needs none of the secrets the guards ask for (its unit has none). */
-static int load_config(struct config *cfg, bool migrate)
+/* Which command loads the configuration, and so which guards apply. */
+enum config_use {
+	CONFIG_FOR_APP,       /* the production guards */
+	CONFIG_FOR_MIGRATE,   /* MIGRATION_DATABASE_URL, which nothing else reads;
+	                       * none of the secrets the guards ask for (its unit
+	                       * has none) */
+	CONFIG_FOR_MAILER,    /* config_check_mailer(): no Stripe secret */
+};
+
+/* Loads and validates the configuration. */
+static int load_config(struct config *cfg, enum config_use use)
 {
 	char err[512];
-	if ((migrate ? config_load_migrate(cfg, err, sizeof err) :
+	if ((use == CONFIG_FOR_MIGRATE ? config_load_migrate(cfg, err, sizeof err) :
 	    config_load(cfg, err, sizeof err)) != 0) {
 		log_error("gala.config", "%s", err);
 		return -1;
@@ -73,7 +83,12 @@ static int load_config(struct config *cfg, bool migrate)
 	enum log_level lvl;
 	if (log_level_parse(cfg->log_level, &lvl) == 0)
 		log_set_level(lvl);
-	if (!migrate && config_check_production(cfg, err, sizeof err) != 0) {
+	int rc = 0;
+	if (use == CONFIG_FOR_APP)
+		rc = config_check_production(cfg, err, sizeof err);
+	else if (use == CONFIG_FOR_MAILER)
+		rc = config_check_mailer(cfg, err, sizeof err);
+	if (rc != 0) {
 		log_error("gala.config", "refusing to start: %s", err);
 		config_free(cfg);
 		return -1;
@@ -88,7 +103,7 @@ static int cmd_check_config(int argc, char **argv)
 		return 0;
 	}
 	struct config cfg;
-	if (load_config(&cfg, false) != 0)
+	if (load_config(&cfg, CONFIG_FOR_APP) != 0)
 		return 1;
 	printf("configuration ok (ENVIRONMENT=%s, WORKERS=%d, LISTEN=%s)\n",
 	    config_environment_name(cfg.environment), cfg.workers, cfg.listen);
@@ -96,6 +111,8 @@ static int cmd_check_config(int argc, char **argv)
 		printf("note: SECRET_KEY is not set; a random key is generated at each start\n");
 	if (cfg.stripe_secret_key == NULL)
 		printf("note: STRIPE_SECRET_KEY is not set; money routes answer 503\n");
+	if (cfg.smtp_url == NULL)
+		printf("note: SMTP_URL is not set; gala mailer will not start and mail stays queued\n");
 	if (cfg.stripe_webhook_secret == NULL)
 		printf(cfg.stripe_webhook_unsigned_insecure_allow ?
 		    "WARNING: STRIPE_WEBHOOK_UNSIGNED_INSECURE_ALLOW: anyone can post webhooks\n" :
@@ -107,7 +124,7 @@ static int cmd_check_config(int argc, char **argv)
 static int cmd_migrate(void)
 {
 	struct config cfg;
-	if (load_config(&cfg, true) != 0)
+	if (load_config(&cfg, CONFIG_FOR_MIGRATE) != 0)
 		return 1;
 	int rc = migrate_run(cfg.migration_database_url, cfg.schema_dir, cfg.db_pool_timeout,
 	    cfg.db_statement_timeout_ms);
@@ -145,7 +162,7 @@ static int cmd_user(int argc, char **argv)
 		return 2;
 	}
 	struct config cfg;
-	if (load_config(&cfg, false) != 0)
+	if (load_config(&cfg, CONFIG_FOR_APP) != 0)
 		return 1;
 	gala_config = &cfg;
 	db_configure(cfg.database_url, cfg.db_pool_timeout, cfg.db_prepared_statements);
@@ -187,7 +204,7 @@ static int cmd_user(int argc, char **argv)
 static int cmd_maintenance(void)
 {
 	struct config cfg;
-	if (load_config(&cfg, false) != 0)
+	if (load_config(&cfg, CONFIG_FOR_APP) != 0)
 		return 1;
 	gala_config = &cfg;
 	db_configure(cfg.database_url, cfg.db_pool_timeout, cfg.db_prepared_statements);
@@ -199,10 +216,20 @@ static int cmd_maintenance(void)
 	return rc;
 }
 
+static int cmd_mailer(void)
+{
+	struct config cfg;
+	if (load_config(&cfg, CONFIG_FOR_MAILER) != 0)
+		return 1;
+	int rc = outbox_sender_run(&cfg);
+	config_free(&cfg);
+	return rc;
+}
+
 static int cmd_serve(void)
 {
 	struct config cfg;
-	if (load_config(&cfg, false) != 0)
+	if (load_config(&cfg, CONFIG_FOR_APP) != 0)
 		return 1;
 	if (cfg.stripe_webhook_secret == NULL && cfg.stripe_webhook_unsigned_insecure_allow)
 		log_warn("gala.config", "STRIPE_WEBHOOK_UNSIGNED_INSECURE_ALLOW is set: webhooks are "
@@ -240,6 +267,8 @@ int main(int argc, char **argv)
 		rc = cmd_migrate();
 	else if (strcmp(cmd, "maintenance") == 0)
 		rc = cmd_maintenance();
+	else if (strcmp(cmd, "mailer") == 0)
+		rc = cmd_mailer();
 	else if (strcmp(cmd, "user") == 0)
 		rc = cmd_user(argc, argv);
 	else if (strcmp(cmd, "check-config") == 0)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <check.h>
 #include <curl/curl.h>
@@ -236,4 +237,44 @@ char *test_db_value(PGconn *c, const char *sql, int nparams, const char *const *
 		fprintf(stderr, "test_db_value: %s", PQresultErrorMessage(r));
 	PQclear(r);
 	return v;
+}
+
+void test_mail_settle(void)
+{
+	PGconn *c = test_db_superuser();
+	char *left = NULL;
+	for (int i = 0; i < TEST_MAIL_SETTLE_SECONDS * 20; i++) {
+		free(left);
+		left = test_db_value(c, "SELECT count(*) FROM mail_outbox "
+		    "WHERE state IN ('pending', 'sending')", 0, NULL);
+		if (left != NULL && strcmp(left, "0") == 0)
+			break;
+		usleep(50000);
+	}
+	PQfinish(c);
+	ck_assert_msg(left != NULL && strcmp(left, "0") == 0,
+	    "%s mails still queued after %d s (is gala mailer running?)", left ? left : "?",
+	    TEST_MAIL_SETTLE_SECONDS);
+	free(left);
+}
+
+int test_mail_count(void)
+{
+	test_mail_settle();
+	char *s = stack_ctl_output("mail-count");
+	int n = s ? atoi(s) : -1;
+	free(s);
+	return n;
+}
+
+char *test_mail_last(const char *rcpt)
+{
+	test_mail_settle();
+	char *m = rcpt ? stack_ctl_output("mail-last %s 2>/dev/null", rcpt) :
+	    stack_ctl_output("mail-last 2>/dev/null");
+	if (m != NULL && *m == '\0') {
+		free(m);
+		return NULL;
+	}
+	return m;
 }

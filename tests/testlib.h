@@ -58,4 +58,16 @@ PGconn *test_db_superuser(void);
  * SQL NULL or on error). */
 char *test_db_value(PGconn *c, const char *sql, int nparams, const char *const *params);
 
+/* Mail goes out through the outbox (gala mailer), not inside the request.
+ * test_mail_settle() waits, polling, until the mailer has finished every
+ * mail queued so far (sent or abandoned): the SMTP sink then holds all there
+ * is. It fails the test when that takes more than TEST_MAIL_SETTLE_SECONDS. */
+#define TEST_MAIL_SETTLE_SECONDS 30
+void test_mail_settle(void);
+/* The number of mails in the SMTP sink, once settled. */
+int test_mail_count(void);
+/* The newest mail to rcpt (or to anyone, for NULL) once settled, malloc'd;
+ * NULL when there is none. */
+char *test_mail_last(const char *rcpt);
+
 #endif

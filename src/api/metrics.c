@@ -158,6 +158,9 @@ static void put_backlog(buf_t *b, struct request *req)
 	put_header(b, "gala_payouts_stuck", "gauge",
 	    "Payouts started more than a minute ago and not settled (gala maintenance settles them).");
 	buf_printf(b, "gala_payouts_stuck %lld\n", backlog.payouts_stuck);
+	put_header(b, "gala_mail_outbox_pending", "gauge",
+	    "Mails queued and not yet sent nor given up (gala mailer sends them).");
+	buf_printf(b, "gala_mail_outbox_pending %lld\n", backlog.mail_pending);
 }
 
 void api_metrics(struct request *req)

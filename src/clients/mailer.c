@@ -11,7 +11,6 @@
 #include <sodium.h>
 
 #include "core/config.h"
-#include "core/log.h"
 
 #define MAIL_MAX_BYTES (256u * 1024)
 
@@ -54,28 +53,24 @@ static int put_subject(buf_t *out, const char *subject)
 	return buf_printf(out, "Subject: =?UTF-8?B?%s?=\r\n", enc);
 }
 
-int mailer_format(buf_t *out, const char *from, const char *to, const char *subject,
-    const char *text, long long now)
+int mailer_format(buf_t *out, const char *from, const struct mail *m)
 {
-	char date[64], addr[256], id[33];
-	time_t t = (time_t)now;
+	char date[64], addr[256];
+	time_t t = (time_t)m->date;
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
 	if (mailer_address(from, addr, sizeof addr) != 0)
 		return -1;
-	unsigned char raw[16];
-	randombytes_buf(raw, sizeof raw);
-	sodium_bin2hex(id, sizeof id, raw, sizeof raw);
-	int rc = buf_printf(out, "Date: %s\r\nFrom: %s\r\nTo: <%s>\r\n", date, from, to);
-	rc |= put_subject(out, subject);
+	int rc = buf_printf(out, "Date: %s\r\nFrom: %s\r\nTo: <%s>\r\n", date, from, m->to);
+	rc |= put_subject(out, m->subject);
 	rc |= buf_printf(out, "Message-ID: <%s@%s>\r\nMIME-Version: 1.0\r\n"
 	    "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
-	    id, strchr(addr, '@') + 1);
+	    m->id, strchr(addr, '@') + 1);
 	/* SMTP wants CRLF line ends and a leading dot doubled (libcurl does
 	 * the dot-stuffing; we do the line ends). */
-	for (const char *p = text; *p != '\0'; p++) {
-		if (*p == '\n' && (p == text || p[-1] != '\r'))
+	for (const char *p = m->text; *p != '\0'; p++) {
+		if (*p == '\n' && (p == m->text || p[-1] != '\r'))
 			rc |= buf_puts(out, "\r\n");
 		else
 			rc |= buf_append(out, p, 1);
@@ -100,32 +95,48 @@ static size_t upload_read(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-int mailer_send(const char *to, const char *subject, const char *text)
+/* A failed transfer: a 5xx answer refuses the message for good (RFC 5321),
+ * but for a refused login, which is this side's configuration and may be
+ * fixed within the retry window. Anything else may pass on a later try. */
+static enum mailer_result classify(CURL *c, CURLcode rc, char *error, size_t errlen)
+{
+	long code = 0;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	if (code > 0)
+		snprintf(error, errlen, "%s (SMTP %ld)", curl_easy_strerror(rc), code);
+	else
+		snprintf(error, errlen, "%s", curl_easy_strerror(rc));
+	return code >= 500 && code < 600 && rc != CURLE_LOGIN_DENIED ? MAILER_REFUSED : MAILER_RETRY;
+}
+
+enum mailer_result mailer_send(const struct mail *m, char *error, size_t errlen)
 {
 	const struct config *cfg = gala_config;
 	if (cfg->smtp_url == NULL) {
-		log_warn("gala.mailer", "SMTP_URL is not set; mail not sent");
-		return -1;
+		snprintf(error, errlen, "SMTP_URL is not set");
+		return MAILER_RETRY;
 	}
 	char from_addr[256];
 	buf_t msg;
 	buf_init(&msg, MAIL_MAX_BYTES);
 	if (mailer_address(cfg->mail_from, from_addr, sizeof from_addr) != 0 ||
-	    mailer_format(&msg, cfg->mail_from, to, subject, text, (long long)time(NULL)) != 0) {
-		log_error("gala.mailer", "cannot build the mail (check MAIL_FROM)");
+	    mailer_format(&msg, cfg->mail_from, m) != 0) {
+		snprintf(error, errlen, "cannot build the mail (check MAIL_FROM)");
 		buf_free(&msg);
-		return -1;
+		return MAILER_REFUSED;
 	}
-	CURL *c = curl_easy_init();
-	if (c == NULL) {
-		buf_free(&msg);
-		return -1;
-	}
-	char rcpt_addr[300];
-	snprintf(rcpt_addr, sizeof rcpt_addr, "<%s>", to);
-	char from_br[300];
+	char rcpt_addr[300], from_br[300];
+	snprintf(rcpt_addr, sizeof rcpt_addr, "<%s>", m->to);
 	snprintf(from_br, sizeof from_br, "<%s>", from_addr);
+	CURL *c = curl_easy_init();
 	struct curl_slist *rcpt = curl_slist_append(NULL, rcpt_addr);
+	if (c == NULL || rcpt == NULL) {
+		snprintf(error, errlen, "out of memory");
+		curl_slist_free_all(rcpt);
+		curl_easy_cleanup(c);
+		buf_free(&msg);
+		return MAILER_RETRY;
+	}
 	struct upload up = { msg.data, msg.len, 0 };
 	curl_easy_setopt(c, CURLOPT_URL, cfg->smtp_url);
 	curl_easy_setopt(c, CURLOPT_MAIL_FROM, from_br);
@@ -136,21 +147,16 @@ int mailer_send(const char *to, const char *subject, const char *text)
 	curl_easy_setopt(c, CURLOPT_USE_SSL,
 	    (long)(config_smtp_tls_required(cfg) ? CURLUSESSL_ALL : CURLUSESSL_TRY));
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 15L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)MAILER_TIMEOUT_SECONDS);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	if (cfg->smtp_username != NULL) {
 		curl_easy_setopt(c, CURLOPT_USERNAME, cfg->smtp_username);
 		curl_easy_setopt(c, CURLOPT_PASSWORD, cfg->smtp_password ? cfg->smtp_password : "");
 	}
 	CURLcode rc = curl_easy_perform(c);
-	if (rc != CURLE_OK) {
-		cJSON *f = cJSON_CreateObject();
-		cJSON_AddStringToObject(f, "error", curl_easy_strerror(rc));
-		cJSON_AddStringToObject(f, "subject", subject);
-		log_emit(LOG_LEVEL_ERROR, "gala.mailer", "mail delivery failed", f);
-	}
+	enum mailer_result r = rc == CURLE_OK ? MAILER_SENT : classify(c, rc, error, errlen);
 	curl_slist_free_all(rcpt);
 	curl_easy_cleanup(c);
 	buf_free(&msg);
-	return rc == CURLE_OK ? 0 : -1;
+	return r;
 }

@@ -94,6 +94,10 @@ static const struct setting settings[] = {
 	{ "SMTP_PASSWORD", SET_STRING, OFF(smtp_password), NULL, 0, 0, "SMTP password" },
 	{ "MAIL_FROM", SET_STRING, OFF(mail_from), "Gala <no-reply@localhost>", 0, 0,
 	  "From: of every mail" },
+	{ "MAILER_POLL_MS", SET_INT, OFF(mailer_poll_ms), "1000", 10, 60000,
+	  "gala mailer looks for queued mail this often (ms) when it has nothing to send" },
+	{ "MAILER_RETRY_BASE_SECONDS", SET_INT, OFF(mailer_retry_base_seconds), "30", 1, 3600,
+	  "first retry delay of a failed mail; doubled per attempt (jittered, at most 1 h) for 24 h" },
 	{ "ACCESS_TOKEN_TTL_SECONDS", SET_INT, OFF(access_token_ttl_seconds), "3600", 60, 2592000,
 	  "lifetime of an access token" },
 	{ "ADMIN_MFA_REQUIRED", SET_BOOL, OFF(admin_mfa_required), NULL, 0, 0,
@@ -516,10 +520,10 @@ static bool url_host_is_loopback(const char *url)
 	return true;
 }
 
-int config_check_production(const struct config *c, char *err, size_t errlen)
+/* The production rules of SECRET_KEY: set, not a known default, long and
+ * varied enough to be random. */
+static int check_secret_key(const struct config *c, char *err, size_t errlen)
 {
-	if (c->environment != ENV_PRODUCTION)
-		return 0;
 	if (c->secret_key == NULL) {
 		seterr(err, errlen, "SECRET_KEY is required in production "
 		    "(generate one with: openssl rand -base64 48)");
@@ -548,6 +552,27 @@ int config_check_production(const struct config *c, char *err, size_t errlen)
 		seterr(err, errlen, "SECRET_KEY is too repetitive to be a random secret");
 		return -1;
 	}
+	return 0;
+}
+
+/* Reset links and codes would cross the network in clear, or under a
+ * STARTTLS an attacker on the path can strip. */
+static int check_smtp_tls(const struct config *c, char *err, size_t errlen)
+{
+	if (c->smtp_url != NULL && !config_smtp_tls_required(c) && !url_host_is_loopback(c->smtp_url)) {
+		seterr(err, errlen, "SMTP_URL: plaintext SMTP to a host other than loopback in "
+		    "production; use smtps://, or set SMTP_USERNAME (STARTTLS is then required)");
+		return -1;
+	}
+	return 0;
+}
+
+int config_check_production(const struct config *c, char *err, size_t errlen)
+{
+	if (c->environment != ENV_PRODUCTION)
+		return 0;
+	if (check_secret_key(c, err, errlen) != 0)
+		return -1;
 	if (c->stripe_secret_key == NULL) {
 		seterr(err, errlen, "STRIPE_SECRET_KEY is required in production");
 		return -1;
@@ -569,14 +594,25 @@ int config_check_production(const struct config *c, char *err, size_t errlen)
 		    "production");
 		return -1;
 	}
-	/* Reset links and codes would cross the network in clear, or under a
-	 * STARTTLS an attacker on the path can strip. */
-	if (c->smtp_url != NULL && !config_smtp_tls_required(c) && !url_host_is_loopback(c->smtp_url)) {
-		seterr(err, errlen, "SMTP_URL: plaintext SMTP to a host other than loopback in "
-		    "production; use smtps://, or set SMTP_USERNAME (STARTTLS is then required)");
+	return check_smtp_tls(c, err, errlen);
+}
+
+int config_check_mailer(const struct config *c, char *err, size_t errlen)
+{
+	if (c->smtp_url == NULL) {
+		seterr(err, errlen, "SMTP_URL is not set: gala mailer has no server to send to");
 		return -1;
 	}
-	return 0;
+	if (c->secret_key_generated) {
+		seterr(err, errlen, "SECRET_KEY is not set: gala mailer opens the mails the pool "
+		    "sealed with it, so it needs the pool's key");
+		return -1;
+	}
+	if (c->environment != ENV_PRODUCTION)
+		return 0;
+	if (check_secret_key(c, err, errlen) != 0)
+		return -1;
+	return check_smtp_tls(c, err, errlen);
 }
 
 void config_keep_generated_secret(struct config *newc, const struct config *old)

@@ -47,6 +47,8 @@ struct config {
 	char *smtp_username;
 	char *smtp_password;
 	char *mail_from;
+	int mailer_poll_ms;
+	int mailer_retry_base_seconds;
 	int access_token_ttl_seconds;
 	bool admin_mfa_required;
 	int max_body_bytes;
@@ -75,6 +77,12 @@ int config_load_migrate(struct config *out, char *err, size_t errlen);
  * (smtp:// without credentials, i.e. opportunistic STARTTLS) to a host other
  * than loopback. Returns 0 or -1 with the reason in err. */
 int config_check_production(const struct config *c, char *err, size_t errlen);
+
+/* What gala mailer needs, in any environment: SMTP_URL, and SECRET_KEY set
+ * (not generated: it must be the pool's). In production also the rules of
+ * config_check_production() for SECRET_KEY and SMTP, but not Stripe's,
+ * whose secrets its unit never loads. Returns 0 or -1 with the reason. */
+int config_check_mailer(const struct config *c, char *err, size_t errlen);
 
 /* Whether mail must go over TLS (smtps://, or STARTTLS required): with SMTP
  * credentials set, which never cross in clear (API.md "Mail"). */

@@ -9,13 +9,13 @@
 
 #include <sodium.h>
 
-#include "clients/mailer.h"
 #include "services/audit.h"
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/jwt.h"
 #include "core/log.h"
 #include "core/password.h"
+#include "services/outbox.h"
 #include "services/session.h"
 
 /* id, email, full_name, role, email_verified, created_at, mfa_enabled */
@@ -96,44 +96,54 @@ static void new_otp(char code[7])
 	snprintf(code, 7, "%06u", (unsigned)randombytes_uniform(1000000));
 }
 
-/* Stores a fresh code for the user (replacing any older one). */
-static enum db_status store_otp(arena_t *a, const char *user_id, const char *code)
+/* Stores a fresh code for the user (replacing any older one) when due; the
+ * statement runs either way (outbox_put() says why). user_id is NULL when
+ * there is no such user. */
+static enum db_status store_otp(arena_t *a, const char *user_id, const char *code, bool due)
 {
 	char hash[65], ttl[16];
-	if (otp_hash(user_id, code, hash) != 0)
+	/* The hash of an unknown user costs what a known one's does. */
+	if (otp_hash(user_id ? user_id : "00000000-0000-0000-0000-000000000000", code, hash) != 0)
 		return DB_ERROR;
 	snprintf(ttl, sizeof ttl, "%d", OTP_TTL_SECONDS);
-	const char *p[] = { user_id, hash, ttl };
+	const char *p[] = { user_id, hash, ttl, due ? "true" : "false" };
 	PGresult *res;
 	return db_exec(a, &res,
 	    "INSERT INTO email_otps (user_id, code_hash, expires_at, attempts, last_sent_at) "
-	    "VALUES ($1, $2, now() + make_interval(secs => $3::int), 0, now()) "
+	    "SELECT $1::uuid, $2, now() + make_interval(secs => $3::int), 0, now() WHERE $4::boolean "
 	    "ON CONFLICT (user_id) DO UPDATE SET code_hash = EXCLUDED.code_hash, "
 	    "expires_at = EXCLUDED.expires_at, attempts = 0, last_sent_at = now(), used_at = NULL",
-	    3, p);
+	    4, p);
 }
 
-/* Sends a mail after the commit; a failure is logged and audited (in its own
- * statement: the action itself already happened). */
-static void send_or_audit(struct svc_ctx *cx, const char *user_id, const char *to,
-    const char *kind, const char *subject, const char *text)
+/* Queues the mail with the code, when due (outbox_put()). */
+static enum db_status queue_verification(struct svc_ctx *cx, const char *user_id,
+    const char *email, const char *name, const char *code, bool due)
 {
-	if (mailer_send(to, subject, text) == 0)
-		return;
-	cJSON *m = cJSON_CreateObject();
-	cJSON_AddStringToObject(m, "mail", kind);
-	if (audit_write(cx, cx->arena, NULL, user_id, "email.delivery", "failure", m) != DB_OK)
-		log_error("gala.accounts", "could not record a failed %s mail in the audit log", kind);
+	struct outbox_mail m = {
+		.kind = "verification", .user_id = user_id, .to = email,
+		.subject = "Your Gala verification code",
+		.text = arena_printf(cx->arena,
+		    "Hello %s,\n\nyour Gala verification code is:\n\n%s\n\n"
+		    "It is valid for 10 minutes. If you did not sign up for Gala, ignore this mail.\n",
+		    name, code),
+	};
+	return outbox_put(cx, &m, due);
 }
 
-static void send_verification(struct svc_ctx *cx, const char *user_id, const char *email,
-    const char *name, const char *code)
+/* The notice that the password changed; the sessions line says which. */
+static enum db_status queue_password_changed(struct svc_ctx *cx, const char *user_id,
+    const char *email, const char *sessions)
 {
-	char *text = arena_printf(cx->arena,
-	    "Hello %s,\n\nyour Gala verification code is:\n\n%s\n\n"
-	    "It is valid for 10 minutes. If you did not sign up for Gala, ignore this mail.\n",
-	    name, code);
-	send_or_audit(cx, user_id, email, "verification", "Your Gala verification code", text);
+	struct outbox_mail m = {
+		.kind = "password_changed", .user_id = user_id, .to = email,
+		.subject = "Your Gala password was changed",
+		.text = arena_printf(cx->arena,
+		    "Hello,\n\nthe password of your Gala account was just changed, and every %s"
+		    "session that was signed in has been signed out.\n\n"
+		    "If this was not you, reset your password at once and contact support.\n", sessions),
+	};
+	return outbox_put(cx, &m, true);
 }
 
 static cJSON *meta_reason(const char *reason)
@@ -189,15 +199,17 @@ enum gala_error accounts_register(struct svc_ctx *cx, const char *email, const c
 	new_otp(code);
 	cJSON *m = cJSON_CreateObject();
 	cJSON_AddStringToObject(m, "role", role);
-	if ((st = store_otp(a, user_id, code)) != DB_OK ||
+	st = store_otp(a, user_id, code, true);
+	if (st == DB_OK)
+		st = queue_verification(cx, user_id, email, full_name, code, true);
+	sodium_memzero(code, sizeof code);
+	if (st != DB_OK ||
 	    (st = audit_write(cx, a, user_id, user_id, "auth.register", "success", m)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return db_fail(db_error(st));
 	if (issue_session(user_id, role, 0, false, out) != 0)
 		return GE_INTERNAL;
 	out->user = user_json(res, 0);
-	send_verification(cx, user_id, email, full_name, code);
-	sodium_memzero(code, sizeof code);
 	return GE_OK;
 }
 
@@ -338,6 +350,9 @@ enum gala_error accounts_verify_email(struct svc_ctx *cx, const char *email, con
 	return GE_OK;
 }
 
+/* Resend and forgot-password answer alike whether or not a mail is due
+ * (API.md), and cost alike too: the same statements run on every path,
+ * those of a mail not due changing nothing. */
 enum gala_error accounts_resend_verification(struct svc_ctx *cx, const char *email,
     bool *already_verified)
 {
@@ -358,24 +373,24 @@ enum gala_error accounts_resend_verification(struct svc_ctx *cx, const char *ema
 	    "WHERE lower(u.email) = lower($1) FOR UPDATE OF u", 2, pp);
 	if (st != DB_OK)
 		return db_fail(db_error(st));
-	if (PQntuples(res) != 1)
-		return audit_failure(cx, NULL, "auth.resend_verification", "unknown_email", GE_OK);
-	const char *user_id = arena_strdup(a, db_value(res, 0, RS_ID));
-	if (db_bool(res, 0, RS_VERIFIED)) {
-		*already_verified = true;
-		return audit_failure(cx, user_id, "auth.resend_verification", "already_verified", GE_OK);
-	}
-	if (db_bool(res, 0, RS_TOO_SOON))
-		return audit_failure(cx, user_id, "auth.resend_verification", "too_soon", GE_OK);
+	bool found = PQntuples(res) == 1;
+	const char *user_id = found ? db_value(res, 0, RS_ID) : NULL;
+	*already_verified = found && db_bool(res, 0, RS_VERIFIED);
+	const char *why = !found ? "unknown_email" : *already_verified ? "already_verified" :
+	    db_bool(res, 0, RS_TOO_SOON) ? "too_soon" : NULL;
+	bool due = why == NULL;
 	char code[7];
 	new_otp(code);
-	if ((st = store_otp(a, user_id, code)) != DB_OK ||
-	    (st = audit_write(cx, a, NULL, user_id, "auth.resend_verification", "success", NULL)) != DB_OK ||
+	st = store_otp(a, user_id, code, due);
+	if (st == DB_OK)
+		st = queue_verification(cx, user_id, found ? db_value(res, 0, RS_EMAIL) : email,
+		    found ? db_value(res, 0, RS_FULL_NAME) : "", code, due);
+	sodium_memzero(code, sizeof code);
+	if (st != DB_OK ||
+	    (st = audit_write(cx, a, NULL, user_id, "auth.resend_verification",
+		due ? "success" : "failure", due ? NULL : meta_reason(why))) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return db_fail(db_error(st));
-	send_verification(cx, user_id, db_value(res, 0, RS_EMAIL), db_value(res, 0, RS_FULL_NAME),
-	    code);
-	sodium_memzero(code, sizeof code);
 	return GE_OK;
 }
 
@@ -392,32 +407,42 @@ enum gala_error accounts_forgot_password(struct svc_ctx *cx, const char *email)
 	    "FOR UPDATE", 1, p);
 	if (st != DB_OK)
 		return db_fail(db_error(st));
-	if (PQntuples(res) != 1)
-		return audit_failure(cx, NULL, "auth.forgot_password", "unknown_email", GE_OK);
-	const char *user_id = arena_strdup(a, db_value(res, 0, 0));
+	bool found = PQntuples(res) == 1;
+	const char *user_id = found ? db_value(res, 0, FP_ID) : NULL;
 	char token[64], hash[65], ttl[16];
 	crypto_random_token(token, sizeof token, 32);
 	crypto_sha256_hex(token, strlen(token), hash);
 	snprintf(ttl, sizeof ttl, "%d", RESET_TTL_SECONDS);
 	const char *q[] = { user_id, hash, ttl };
 	PGresult *r2;
-	/* A newer token voids the older ones. */
-	if ((st = db_exec(a, &r2, "DELETE FROM password_reset_tokens WHERE user_id = $1 "
-	    "AND used_at IS NULL", 1, q)) != DB_OK ||
-	    (st = db_exec(a, &r2, "INSERT INTO password_reset_tokens (token_hash, user_id, expires_at) "
-		"VALUES ($2, $1, now() + make_interval(secs => $3::int))", 3, q)) != DB_OK ||
-	    (st = audit_write(cx, a, NULL, user_id, "auth.forgot_password", "success", NULL)) != DB_OK ||
+	/* A newer token voids the older ones; without a user, both parts
+	 * touch nothing. */
+	st = db_exec(a, &r2, "WITH voided AS (DELETE FROM password_reset_tokens "
+	    "WHERE user_id = $1::uuid AND used_at IS NULL) "
+	    "INSERT INTO password_reset_tokens (token_hash, user_id, expires_at) "
+	    "SELECT $2, $1::uuid, now() + make_interval(secs => $3::int) WHERE $1::uuid IS NOT NULL",
+	    3, q);
+	if (st == DB_OK) {
+		struct outbox_mail m = {
+			.kind = "password_reset", .user_id = user_id,
+			.to = found ? db_value(res, 0, FP_EMAIL) : email,
+			.subject = "Reset your Gala password",
+			.text = arena_printf(a,
+			    "Hello,\n\nsomeone asked to reset the password of your Gala account. "
+			    "To choose a new one, open:\n\n%s/reset-password?token=%s\n\n"
+			    "or paste this token into the app:\n\n%s\n\n"
+			    "The link works once, for 30 minutes. If you did not ask for it, ignore "
+			    "this mail: your password stays as it is.\n",
+			    gala_config->frontend_url, token, token),
+		};
+		st = outbox_put(cx, &m, found);
+	}
+	sodium_memzero(token, sizeof token);
+	if (st != DB_OK ||
+	    (st = audit_write(cx, a, NULL, user_id, "auth.forgot_password",
+		found ? "success" : "failure", found ? NULL : meta_reason("unknown_email"))) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return db_fail(db_error(st));
-	char *text = arena_printf(a,
-	    "Hello,\n\nsomeone asked to reset the password of your Gala account. "
-	    "To choose a new one, open:\n\n%s/reset-password?token=%s\n\n"
-	    "or paste this token into the app:\n\n%s\n\n"
-	    "The link works once, for 30 minutes. If you did not ask for it, ignore this mail: "
-	    "your password stays as it is.\n", gala_config->frontend_url, token, token);
-	send_or_audit(cx, user_id, db_value(res, 0, FP_EMAIL), "password_reset",
-	    "Reset your Gala password", text);
-	sodium_memzero(token, sizeof token);
 	return GE_OK;
 }
 
@@ -453,14 +478,10 @@ enum gala_error accounts_reset_password(struct svc_ctx *cx, const char *token,
 	    "RETURNING email", 2, q)) != DB_OK ||
 	    (st = db_exec(a, &res, "DELETE FROM password_reset_tokens WHERE user_id = $1 "
 		"AND used_at IS NULL", 1, q)) != DB_OK ||
+	    (st = queue_password_changed(cx, user_id, db_value(r2, 0, 0), "")) != DB_OK ||
 	    (st = audit_write(cx, a, user_id, user_id, "auth.reset_password", "success", NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return db_fail(db_error(st));
-	send_or_audit(cx, user_id, db_value(r2, 0, 0), "password_changed",
-	    "Your Gala password was changed",
-	    "Hello,\n\nthe password of your Gala account was just changed, and every "
-	    "session that was signed in has been signed out.\n\n"
-	    "If this was not you, reset your password at once and contact support.\n");
 	return GE_OK;
 }
 
@@ -489,20 +510,13 @@ enum gala_error accounts_change_password(struct svc_ctx *cx, const char *current
 	    (st = db_exec(a, &res, "UPDATE users SET password_hash = $2, "
 		"token_version = token_version + 1, updated_at = now() WHERE id = $1 "
 		"RETURNING " USER_COLUMNS ", token_version", 2, q)) != DB_OK ||
+	    (st = queue_password_changed(cx, user_id, db_value(res, 0, US_EMAIL), "other ")) != DB_OK ||
 	    (st = audit_write(cx, a, user_id, user_id, "auth.change_password", "success",
 		NULL)) != DB_OK ||
 	    (st = db_commit(a)) != DB_OK)
 		return db_fail(db_error(st));
 	/* A session signed in with a second factor keeps it. */
-	enum gala_error e = session_from_row(cx, res, cx->caller->claims.otp, out);
-	if (e != GE_OK)
-		return e;
-	send_or_audit(cx, user_id, db_value(res, 0, US_EMAIL), "password_changed",
-	    "Your Gala password was changed",
-	    "Hello,\n\nthe password of your Gala account was just changed, and every other "
-	    "session that was signed in has been signed out.\n\n"
-	    "If this was not you, reset your password at once and contact support.\n");
-	return GE_OK;
+	return session_from_row(cx, res, cx->caller->claims.otp, out);
 }
 
 enum gala_error accounts_logout(struct svc_ctx *cx)

@@ -1,6 +1,7 @@
 /* Accounts: registration, login, email verification, password reset,
  * logout, and the operator's role changes. Every action writes its audit row
- * in its own transaction; mails go out after the commit. */
+ * in its own transaction, and queues its mails in that transaction
+ * (services/outbox.h): no request waits on SMTP. */
 #ifndef GALA_ACCOUNTS_H
 #define GALA_ACCOUNTS_H
 

@@ -13,6 +13,7 @@ enum gala_error health_check(struct svc_ctx *cx, const char **schema_version);
 /* The backlogs an operator alerts on, for GET /metrics. */
 struct health_backlog {
 	long long payouts_stuck;    /* payouts started longer ago than maintenance waits */
+	long long mail_pending;     /* mails of the outbox not yet sent nor given up */
 };
 
 /* One round trip. GE_OK, or GE_DB_UNAVAILABLE. */

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "services/context.h"
 #include "services/charges.h"
+#include "services/outbox.h"
 #include "services/payouts.h"
 #include "services/webhooks.h"
 #include "core/clock.h"
@@ -99,6 +100,19 @@ static enum db_status maintenance_purge_mfa_tokens(arena_t *a, long long *count)
 	    "LIMIT $1::int) AND (used_at IS NOT NULL OR expires_at < now())", NULL, count);
 }
 
+/* Mails sent or given up on (their bodies are erased then) after
+ * OUTBOX_KEEP_DAYS: long enough to answer "did my mail go out?". */
+static enum db_status maintenance_purge_mail_outbox(arena_t *a, long long *count)
+{
+	char days[16];
+	snprintf(days, sizeof days, "%d", OUTBOX_KEEP_DAYS);
+	return purge_batches(a,
+	    "DELETE FROM mail_outbox WHERE id IN (SELECT id FROM mail_outbox "
+	    "WHERE state IN ('sent', 'failed') AND finished_at < now() - make_interval(days => $2::int) "
+	    "LIMIT $1::int) AND state IN ('sent', 'failed') "
+	    "AND finished_at < now() - make_interval(days => $2::int)", days, count);
+}
+
 static const struct maintenance_task tasks[] = {
 	{ "rate_limits", maintenance_purge_rate_limits },
 	{ "idempotency_keys", maintenance_purge_idempotency_keys },
@@ -106,6 +120,7 @@ static const struct maintenance_task tasks[] = {
 	{ "email_otps", maintenance_purge_email_otps },
 	{ "password_reset_tokens", maintenance_purge_password_reset_tokens },
 	{ "mfa_tokens", maintenance_purge_mfa_tokens },
+	{ "mail_outbox", maintenance_purge_mail_outbox },
 	/* Money (services/payouts.c, services/charges.c, services/webhooks.c). */
 	{ "stuck_payouts_settled", payouts_complete_stuck },
 	{ "cancelled_bookings_refunded", charges_refund_orphans },

@@ -121,10 +121,7 @@ static void expect_retry_after(const struct http_resp *r, int want)
 
 static long long mail_count(void)
 {
-	char *s = stack_ctl_output("mail-count");
-	long long n = atoll(s);
-	free(s);
-	return n;
+	return test_mail_count();
 }
 
 /* ---- the database, as superuser ---- */

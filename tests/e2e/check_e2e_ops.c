@@ -127,6 +127,7 @@ START_TEST(pool_figures_are_exposed)
 		"gala_ratelimit_refusals_total{policy=\"write\"}",
 		"gala_idempotency_replays_total",
 		"gala_payouts_stuck",
+		"gala_mail_outbox_pending",
 	};
 	for (size_t i = 0; i < sizeof series / sizeof series[0]; i++)
 		ck_assert_msg(sample(m, series[i]) >= 0, "%s missing", series[i]);
@@ -247,6 +248,29 @@ START_TEST(limiter_refusals_and_replays_are_counted)
 }
 END_TEST
 
+START_TEST(outbox_backlog_is_a_gauge)
+{
+	test_mail_settle();
+	ck_assert_int_eq(stack_ctl("smtp-stop"), 0);
+	char body[256];
+	snprintf(body, sizeof body, "{\"email\":\"ops-%d@example.com\",\"password\":"
+	    "\"Gala-test-pass-42\",\"full_name\":\"Ops Test\"}", (int)getpid());
+	struct http_resp r;
+	ck_assert_int_eq(http_json("POST", "/api/auth/register", NULL, body, &r), 0);
+	ck_assert_int_eq(r.status, 201);
+	http_resp_free(&r);
+	/* The verification mail waits while SMTP is down. */
+	char *m = scrape();
+	ck_assert_msg(sample(m, "gala_mail_outbox_pending") >= 1, "%s", m);
+	free(m);
+	ck_assert_int_eq(stack_ctl("smtp-start"), 0);
+	test_mail_settle();
+	m = scrape();
+	ck_assert_double_eq(sample(m, "gala_mail_outbox_pending"), 0);
+	free(m);
+}
+END_TEST
+
 START_TEST(other_addresses_get_not_found)
 {
 	ck_assert_int_eq(stack_ctl("gala-start METRICS_ALLOW=10.11.12.0/24"), 0);
@@ -340,6 +364,7 @@ int main(void)
 	tcase_add_test(tc, counters_survive_a_worker_killed);
 	tcase_add_test(tc, scrape_answers_during_a_database_outage);
 	tcase_add_test(tc, limiter_refusals_and_replays_are_counted);
+	tcase_add_test(tc, outbox_backlog_is_a_gauge);
 	tcase_add_test(tc, other_addresses_get_not_found);
 	suite_add_tcase(s, tc);
 	TCase *sd = tcase_create("systemd");

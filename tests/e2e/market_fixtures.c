@@ -78,8 +78,8 @@ void fx_register(struct fx_user *u, const char *role)
 	snprintf(u->token, sizeof u->token, "%s", fx_str(r, "access_token"));
 	snprintf(u->id, sizeof u->id, "%s", fx_str(cJSON_GetObjectItem(r, "user"), "id"));
 	cJSON_Delete(r);
-	char *mail = stack_ctl_output("mail-last %s", u->email);
-	ck_assert_ptr_nonnull(mail);
+	char *mail = test_mail_last(u->email);
+	ck_assert_msg(mail != NULL, "no mail to %s", u->email);
 	/* The code is a line of exactly six digits. */
 	char otp[7] = "";
 	for (char *line = strtok(mail, "\r\n"); line != NULL; line = strtok(NULL, "\r\n"))

@@ -2,7 +2,9 @@
 """An SMTP sink for Gala's tests and local stack (aiosmtpd, Debian's python3-aiosmtpd).
 
 Accepts every message (AUTH PLAIN/LOGIN with any credentials is accepted but
-not required; no STARTTLS) and writes one file per recipient:
+not required; no STARTTLS) but for recipients whose local part starts with
+"refused-", which get a permanent "550" (a mailbox that does not exist), and
+writes one file per recipient:
 
     DIR/<seq>-<rcpt>.eml     e.g. mail/000007-alice@example.com.eml
 
@@ -44,6 +46,12 @@ class Sink:
             m = re.match(r"^(\d+)-", name)
             if m:
                 self.seq = max(self.seq, int(m.group(1)))
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower().startswith("refused-"):
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         data = envelope.original_content or envelope.content

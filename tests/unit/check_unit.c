@@ -29,6 +29,7 @@
 #include "http/request.h"
 #include "http/response.h"
 #include "http/router.h"
+#include "services/outbox.h"
 
 static struct config unit_cfg;
 static arena_t *A;
@@ -497,6 +498,48 @@ START_TEST(config_production_guards)
 	set_env("SECRET_KEY", NULL);
 	set_env("STRIPE_WEBHOOK_SECRET", NULL);
 	set_env("FRONTEND_URL", NULL);
+}
+END_TEST
+
+/* gala mailer needs SMTP_URL and the pool's SECRET_KEY (never a generated
+ * one: it could open nothing), and in production the key and transport
+ * rules, but not the Stripe secrets its unit never loads. */
+START_TEST(config_mailer_guards)
+{
+	struct config c;
+	char err[256];
+	set_env("ENV_FILE", NULL);
+	set_env("SMTP_URL", NULL);
+	set_env("SECRET_KEY", "Zq3v9LmP0xT7wRk2Hs5nB8yC4dF6gJ1e");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_int_eq(config_check_mailer(&c, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "SMTP_URL"));
+	config_free(&c);
+	set_env("SMTP_URL", "smtp://127.0.0.1:2525");
+	set_env("SECRET_KEY", NULL);
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_int_eq(config_check_mailer(&c, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "SECRET_KEY"));
+	config_free(&c);
+	set_env("ENVIRONMENT", "production");
+	set_env("SECRET_KEY", "changeme");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_int_eq(config_check_mailer(&c, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "SECRET_KEY"));
+	config_free(&c);
+	set_env("SECRET_KEY", "Zq3v9LmP0xT7wRk2Hs5nB8yC4dF6gJ1e");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_msg(config_check_mailer(&c, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(config_check_production(&c, err, sizeof err), -1);
+	config_free(&c);
+	set_env("SMTP_URL", "smtp://mail.example.com:587");
+	ck_assert_int_eq(config_load(&c, err, sizeof err), 0);
+	ck_assert_int_eq(config_check_mailer(&c, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "SMTP_URL"));
+	config_free(&c);
+	set_env("ENVIRONMENT", NULL);
+	set_env("SECRET_KEY", NULL);
+	set_env("SMTP_URL", NULL);
 }
 END_TEST
 
@@ -976,13 +1019,16 @@ START_TEST(mail_format_headers)
 {
 	buf_t b;
 	buf_init(&b, 65536);
-	ck_assert_int_eq(mailer_format(&b, "Gala <no-reply@gala.test>", "ann@example.com",
-	    "Caf\xc3\xa9 code", "line one\nline two\n", 1800000000), 0);
+	struct mail m = { .id = "5f0c2b6e-8a41-4b6e-9d7a-0c1e2f3a4b5c", .date = 1800000000,
+		.to = "ann@example.com", .subject = "Caf\xc3\xa9 code", .text = "line one\nline two\n" };
+	ck_assert_int_eq(mailer_format(&b, "Gala <no-reply@gala.test>", &m), 0);
 	ck_assert_ptr_nonnull(strstr(b.data, "Date: Fri, 15 Jan 2027 08:00:00 +0000\r\n"));
 	ck_assert_ptr_nonnull(strstr(b.data, "From: Gala <no-reply@gala.test>\r\n"));
 	ck_assert_ptr_nonnull(strstr(b.data, "To: <ann@example.com>\r\n"));
 	ck_assert_ptr_nonnull(strstr(b.data, "Subject: =?UTF-8?B?Q2Fmw6kgY29kZQ==?=\r\n"));
-	ck_assert_ptr_nonnull(strstr(b.data, "@gala.test>\r\nMIME-Version: 1.0\r\n"));
+	/* The same on every attempt: a copy sent twice is known as one. */
+	ck_assert_ptr_nonnull(strstr(b.data, "Message-ID: <5f0c2b6e-8a41-4b6e-9d7a-0c1e2f3a4b5c@gala.test>"
+	    "\r\nMIME-Version: 1.0\r\n"));
 	ck_assert_ptr_nonnull(strstr(b.data, "Content-Type: text/plain; charset=UTF-8\r\n"));
 	ck_assert_ptr_nonnull(strstr(b.data, "\r\n\r\nline one\r\nline two\r\n"));
 	char addr[64];
@@ -992,6 +1038,35 @@ START_TEST(mail_format_headers)
 	ck_assert_str_eq(addr, "bare@y.z");
 	ck_assert_int_eq(mailer_address("Nobody", addr, sizeof addr), -1);
 	buf_free(&b);
+}
+END_TEST
+
+/* Retries back off: doubling from the base, never past the cap, each
+ * delay jittered within [d/2, d] and never zero. */
+START_TEST(outbox_retry_backoff)
+{
+	const uint32_t rnd[] = { 0, 1, 7, 0x7fffffffu, 0xffffffffu };
+	for (size_t i = 0; i < sizeof rnd / sizeof rnd[0]; i++) {
+		int d1 = outbox_retry_delay(1, 30, rnd[i]);
+		int d2 = outbox_retry_delay(2, 30, rnd[i]);
+		int d5 = outbox_retry_delay(5, 30, rnd[i]);
+		ck_assert_msg(d1 >= 15 && d1 <= 30, "first retry %d", d1);
+		ck_assert_msg(d2 >= 30 && d2 <= 60, "second retry %d", d2);
+		ck_assert_msg(d5 >= 240 && d5 <= 480, "fifth retry %d", d5);
+		for (int n = 12; n <= 2000; n += 997) {
+			int d = outbox_retry_delay(n, 30, rnd[i]);
+			ck_assert_msg(d >= OUTBOX_RETRY_MAX_SECONDS / 2 && d <= OUTBOX_RETRY_MAX_SECONDS,
+			    "retry %d: %d", n, d);
+		}
+		ck_assert_int_eq(outbox_retry_delay(1, 1, rnd[i]), 1);
+	}
+	/* The jitter spreads: not every draw gives the same delay. */
+	ck_assert_int_ne(outbox_retry_delay(3, 30, 0), outbox_retry_delay(3, 30, 17));
+	/* Within a day, retries keep coming at least hourly: 24 h of tries. */
+	int total = 0, tries = 0;
+	while (total < OUTBOX_GIVE_UP_SECONDS)
+		total += outbox_retry_delay(++tries, 30, 0xffffffffu);
+	ck_assert_int_ge(tries, 24);
 }
 END_TEST
 
@@ -1151,6 +1226,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(core, config_defaults_and_validation);
 	tcase_add_test(core, netmask_lists);
 	tcase_add_test(core, config_production_guards);
+	tcase_add_test(core, config_mailer_guards);
 	tcase_add_test(core, config_env_file_overrides);
 	tcase_add_test(core, config_systemd_credentials);
 	tcase_add_test(core, config_production_transport_guards);
@@ -1170,6 +1246,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(auth, base32_round_trip);
 	tcase_add_test(auth, rfc3339_and_email_validation);
 	tcase_add_test(auth, mail_format_headers);
+	tcase_add_test(auth, outbox_retry_backoff);
 	suite_add_tcase(s, auth);
 
 	TCase *limits = tcase_create("limits");
