@@ -126,6 +126,12 @@ int mailer_send(const char *to, const char *subject, const char *text)
 	char from_br[300];
 	snprintf(from_br, sizeof from_br, "<%s>", from_addr);
 	struct curl_slist *rcpt = curl_slist_append(NULL, rcpt_addr);
+	if (rcpt == NULL) {
+		log_error("gala.mailer", "out of memory while building the mail");
+		curl_easy_cleanup(c);
+		buf_free(&msg);
+		return -1;
+	}
 	struct upload up = { msg.data, msg.len, 0 };
 	curl_easy_setopt(c, CURLOPT_URL, cfg->smtp_url);
 	curl_easy_setopt(c, CURLOPT_MAIL_FROM, from_br);
