@@ -9,6 +9,7 @@ GALA_PACKAGES=(
     postgresql pgbouncer nginx openssl curl                         # the local stack
     python3-aiosmtpd                                                # SMTP sink (tests/fakes)
     wrk                                                             # bench/run
+    cppcheck clang-tidy                                             # tests/static
 )
 
 # Install the missing packages with apt-get when root; otherwise print the

@@ -20,8 +20,8 @@
 #include "core/log.h"
 #include "core/clock.h"
 
-#define STRIPE_MAX_RESPONSE (1024u * 1024)
-#define STRIPE_MAX_FORM (64u * 1024)
+#define STRIPE_MAX_RESPONSE ((size_t)1024 * 1024)
+#define STRIPE_MAX_FORM ((size_t)64 * 1024)
 #define STRIPE_MAX_ATTEMPTS 4
 #define STRIPE_CONNECT_TIMEOUT_MS 5000L
 /* No attempt starts with less time than this left: it could only time out. */
@@ -106,7 +106,7 @@ const char *stripe_object_path(arena_t *a, const char *collection, const char *p
 	/* Encoded as well (a no-op for a valid id): a '/', '?', '#' or '%'
 	 * could never leave this path segment. */
 	buf_t seg;
-	buf_init(&seg, 4 * STRIPE_ID_MAX);
+	buf_init(&seg, 4 * (size_t)STRIPE_ID_MAX);
 	const char *path = NULL;
 	if (put_encoded(&seg, id) == 0)
 		path = arena_printf(a, "/v1/%s/%s%s%s", collection, seg.data,

@@ -41,7 +41,7 @@ struct arena {
 	void *on_cap_ctx;
 };
 
-_Noreturn static void arena_oom(size_t size)
+static _Noreturn void arena_oom(size_t size)
 {
 	char msg[128];
 	int n = snprintf(msg, sizeof msg,

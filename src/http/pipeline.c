@@ -180,8 +180,8 @@ void pipeline_run(struct request *req, const struct route *table, size_t n)
 		arena_on_cap(req->arena, NULL, NULL);
 		db_abandon();
 		req->abandoned = true;
-		log_error("gala.pipeline", "%s %s abandoned: it needed more memory than one request may use",
-		    req->method, req->path);
+		log_error("gala.pipeline", "%s %s abandoned: it needed more memory than one "
+		    "request may use", req->method, req->path);
 		req->resp = (struct response){ 0 };
 		http_respond_error(req, GE_SERVICE_UNAVAILABLE, NULL,
 		    "the request needed more memory than the server gives one request");

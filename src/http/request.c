@@ -34,7 +34,7 @@ const char *request_header(const struct request *req, const char *name)
 		off = 5;
 	}
 	for (const char *p = name; *p != '\0' && off < sizeof key - 1; p++)
-		key[off++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+		key[off++] = (char)(*p == '-' ? '_' : toupper((unsigned char)*p));
 	key[off] = '\0';
 	return request_env(req, key);
 }
@@ -227,7 +227,7 @@ static const char *header_name(arena_t *a, const char *cgi_name, size_t len)
 		}
 		if (!isupper(c) && !isdigit(c))
 			return NULL;
-		out[i] = word_start ? (char)c : (char)tolower(c);
+		out[i] = (char)(word_start ? c : (unsigned char)tolower(c));
 		word_start = false;
 	}
 	out[len] = '\0';

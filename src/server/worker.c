@@ -26,12 +26,12 @@
 #include "http/response.h"
 #include "core/clock.h"
 
-#define WORKER_ARENA_CHUNK (64 * 1024)
+#define WORKER_ARENA_CHUNK ((size_t)64 * 1024)
 /* What one request may take from the arena (bodies, parsed JSON, rows,
  * the response); past it the request is answered 503 (http/pipeline.h).
  * Far above what any request of the API needs. */
 #define WORKER_ARENA_CAP ((size_t)64 * 1024 * 1024)
-#define RESPONSE_MAX_BYTES (16u * 1024 * 1024)
+#define RESPONSE_MAX_BYTES ((size_t)16 * 1024 * 1024)
 
 static volatile sig_atomic_t worker_stop;
 
