@@ -1,5 +1,6 @@
 #include "autoconf.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,25 +133,37 @@ static int cmd_migrate(void)
 	return rc;
 }
 
-/* The password from the terminal (echo off) or the first line of stdin. */
-static int read_password(char *out, size_t outlen)
+/* The password from the terminal (echo off) or the first line of stdin;
+ * -1 with why in err when none was read. A terminal whose echo cannot be
+ * turned off is not read from: the password would show. */
+static int read_password(char *out, size_t outlen, char *err, size_t errlen)
 {
 	bool tty = isatty(STDIN_FILENO);
 	struct termios old, quiet;
 	if (tty) {
-		fprintf(stderr, "Password: ");
-		tcgetattr(STDIN_FILENO, &old);
+		if (tcgetattr(STDIN_FILENO, &old) != 0) {
+			snprintf(err, errlen, "cannot read the terminal's settings: %s", strerror(errno));
+			return -1;
+		}
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
-		tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+		if (tcsetattr(STDIN_FILENO, TCSANOW, &quiet) != 0) {
+			snprintf(err, errlen, "cannot turn off the terminal's echo: %s", strerror(errno));
+			return -1;
+		}
+		fprintf(stderr, "Password: ");
 	}
 	char *line = fgets(out, (int)outlen, stdin);
 	if (tty) {
-		tcsetattr(STDIN_FILENO, TCSANOW, &old);
 		fprintf(stderr, "\n");
+		if (tcsetattr(STDIN_FILENO, TCSANOW, &old) != 0)
+			fprintf(stderr, "gala: cannot turn the terminal's echo back on (run: stty echo): %s\n",
+			    strerror(errno));
 	}
-	if (line == NULL)
+	if (line == NULL) {
+		snprintf(err, errlen, "no password given on stdin");
 		return -1;
+	}
 	out[strcspn(out, "\r\n")] = '\0';
 	return 0;
 }
@@ -165,7 +178,11 @@ static int cmd_user(int argc, char **argv)
 	if (load_config(&cfg, CONFIG_FOR_APP) != 0)
 		return 1;
 	gala_config = &cfg;
-	db_configure(cfg.database_url, cfg.db_pool_timeout, cfg.db_prepared_statements);
+	if (db_configure(cfg.database_url, cfg.db_pool_timeout, cfg.db_prepared_statements) != 0) {
+		fprintf(stderr, "gala: out of memory\n");
+		config_free(&cfg);
+		return 1;
+	}
 	arena_t *a = arena_new(4096);
 	char err[512] = "";
 	int rc = 1;
@@ -174,9 +191,8 @@ static int cmd_user(int argc, char **argv)
 		if (argc >= 6 && strcmp(argv[4], "--name") == 0)
 			name = argv[5];
 		char password[512];
-		if (read_password(password, sizeof password) != 0) {
-			fprintf(stderr, "gala: no password given on stdin\n");
-		} else if (accounts_create_admin(a, argv[3], password, name, err, sizeof err) == 0) {
+		if (read_password(password, sizeof password, err, sizeof err) == 0 &&
+		    accounts_create_admin(a, argv[3], password, name, err, sizeof err) == 0) {
 			printf("admin %s created\n", argv[3]);
 			printf("%s", admin_mfa_howto(&cfg));
 			rc = 0;
@@ -207,8 +223,8 @@ static int cmd_maintenance(void)
 	if (load_config(&cfg, CONFIG_FOR_APP) != 0)
 		return 1;
 	gala_config = &cfg;
-	db_configure(cfg.database_url, cfg.db_pool_timeout, cfg.db_prepared_statements);
-	int rc = maintenance_run();
+	int rc = db_configure(cfg.database_url, cfg.db_pool_timeout, cfg.db_prepared_statements) == 0 ?
+	    maintenance_run() : 1;
 	db_disconnect();
 	db_configure(NULL, 0, false);
 	gala_config = NULL;

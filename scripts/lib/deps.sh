@@ -10,6 +10,7 @@ GALA_PACKAGES=(
     python3-aiosmtpd                                                # SMTP sink (tests/fakes)
     wrk                                                             # bench/run
     prometheus                                                      # promtool checks /metrics and the alert rules
+    cppcheck clang-tidy                                             # tests/static
 )
 
 # Install the missing packages with apt-get when root; otherwise print the

@@ -126,7 +126,7 @@ void api_webhooks_stripe(struct request *req)
 	cJSON *event = NULL;
 	if (utf8_valid(body, req->body_len))
 		event = cJSON_ParseWithLength(body, req->body_len);
-	arena_defer(req->arena, (void (*)(void *))cJSON_Delete, event);
+	json_defer(req->arena, event);
 	if (!cJSON_IsObject(event)) {
 		http_respond_error(req, GE_INVALID_WEBHOOK_PAYLOAD, NULL, NULL);
 		return;

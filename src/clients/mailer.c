@@ -12,7 +12,7 @@
 
 #include "core/config.h"
 
-#define MAIL_MAX_BYTES (256u * 1024)
+#define MAIL_MAX_BYTES ((size_t)256 * 1024)
 
 int mailer_address(const char *from, char *out, size_t outlen)
 {

@@ -16,12 +16,13 @@
 
 #include "core/config.h"
 #include "core/crypto.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/clock.h"
 
-#define STRIPE_MAX_RESPONSE (1024u * 1024)
-#define STRIPE_MAX_FORM (64u * 1024)
+#define STRIPE_MAX_RESPONSE ((size_t)1024 * 1024)
+#define STRIPE_MAX_FORM ((size_t)64 * 1024)
 #define STRIPE_MAX_ATTEMPTS 4
 #define STRIPE_CONNECT_TIMEOUT_MS 5000L
 /* No attempt starts with less time than this left: it could only time out. */
@@ -106,7 +107,7 @@ const char *stripe_object_path(arena_t *a, const char *collection, const char *p
 	/* Encoded as well (a no-op for a valid id): a '/', '?', '#' or '%'
 	 * could never leave this path segment. */
 	buf_t seg;
-	buf_init(&seg, 4 * STRIPE_ID_MAX);
+	buf_init(&seg, 4 * (size_t)STRIPE_ID_MAX);
 	const char *path = NULL;
 	if (put_encoded(&seg, id) == 0)
 		path = arena_printf(a, "/v1/%s/%s%s%s", collection, seg.data,
@@ -276,19 +277,32 @@ static CURLcode perform(const char *method, const char *url, const char *form,
 	return rc;
 }
 
+/* Appends line to *list; false (the list freed) when out of memory. */
+static bool header_add(struct curl_slist **list, const char *line)
+{
+	struct curl_slist *grown = curl_slist_append(*list, line);
+	if (grown == NULL) {
+		curl_slist_free_all(*list);
+		*list = NULL;
+		return false;
+	}
+	*list = grown;
+	return true;
+}
+
+/* The headers of a call, or NULL when memory ran out. */
 static struct curl_slist *build_headers(arena_t *a, const char *method, const char *key)
 {
 	struct curl_slist *h = NULL;
-	h = curl_slist_append(h, arena_printf(a, "Authorization: Bearer %s",
-	    gala_config->stripe_secret_key));
-	h = curl_slist_append(h, "Stripe-Version: " STRIPE_API_VERSION);
-	h = curl_slist_append(h, "Accept: application/json");
-	h = curl_slist_append(h, "Expect:");
-	if (strcmp(method, "POST") == 0) {
-		h = curl_slist_append(h, "Content-Type: application/x-www-form-urlencoded");
-		h = curl_slist_append(h, arena_printf(a, "Idempotency-Key: %s", key));
-	}
-	return h;
+	bool ok = header_add(&h, arena_printf(a, "Authorization: Bearer %s",
+	    gala_config->stripe_secret_key)) &&
+	    header_add(&h, "Stripe-Version: " STRIPE_API_VERSION) &&
+	    header_add(&h, "Accept: application/json") &&
+	    header_add(&h, "Expect:");
+	if (ok && strcmp(method, "POST") == 0)
+		ok = header_add(&h, "Content-Type: application/x-www-form-urlencoded") &&
+		    header_add(&h, arena_printf(a, "Idempotency-Key: %s", key));
+	return ok ? h : NULL;
 }
 
 static void log_call(const char *method, const char *path, const char *key,
@@ -355,6 +369,12 @@ enum stripe_outcome stripe_call(arena_t *a, const char *method, const char *path
 	const char *body = post && form.data != NULL ? arena_strdup(a, form.data) : "";
 	buf_free(&form);
 	struct curl_slist *headers = build_headers(a, method, idempotency_key);
+	if (headers == NULL) {
+		out->outcome = STRIPE_UNAVAILABLE;
+		out->message = "out of memory while building the request";
+		log_error("gala.stripe", "%s %s not sent: %s", method, path, out->message);
+		return out->outcome;
+	}
 
 	struct answer ans;
 	buf_init(&ans.body, STRIPE_MAX_RESPONSE);
@@ -379,8 +399,7 @@ enum stripe_outcome stripe_call(arena_t *a, const char *method, const char *path
 			out->message = arena_printf(a, "network error: %s", curl_easy_strerror(rc));
 			retry = true;
 		} else if (status >= 200 && status < 300) {
-			out->object = arena_defer(a, (void (*)(void *))cJSON_Delete,
-			    cJSON_ParseWithLength(rbody, ans.body.len));
+			out->object = json_defer(a, cJSON_ParseWithLength(rbody, ans.body.len));
 			if (out->object == NULL) {
 				maybe_executed = maybe_executed || mutating;
 				out->error_type = "api_error";

@@ -2,6 +2,7 @@
 
 #include "core/arena.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,9 +35,13 @@ struct arena {
 	struct deferred *defers;
 	size_t chunk_size;
 	size_t used;
+	size_t cap;              /* 0: none */
+	bool cap_passed;         /* since the last reset: the cap rests */
+	void (*on_cap)(void *ctx);
+	void *on_cap_ctx;
 };
 
-static void arena_oom(size_t size)
+static _Noreturn void arena_oom(size_t size)
 {
 	char msg[128];
 	int n = snprintf(msg, sizeof msg,
@@ -74,7 +79,31 @@ arena_t *arena_new(size_t chunk_size)
 	a->nspare = 0;
 	a->defers = NULL;
 	a->used = 0;
+	a->cap = 0;
+	a->cap_passed = false;
+	a->on_cap = NULL;
+	a->on_cap_ctx = NULL;
 	return a;
+}
+
+void arena_set_cap(arena_t *a, size_t cap)
+{
+	a->cap = cap;
+}
+
+void arena_on_cap(arena_t *a, void (*handler)(void *ctx), void *ctx)
+{
+	a->on_cap = handler;
+	a->on_cap_ctx = ctx;
+}
+
+/* The allocation of size bytes would pass the cap. */
+static void arena_cap_passed(arena_t *a, size_t size)
+{
+	a->cap_passed = true;
+	if (a->on_cap != NULL)
+		a->on_cap(a->on_cap_ctx);
+	arena_oom(size);
 }
 
 static void run_defers(arena_t *a)
@@ -105,6 +134,7 @@ void arena_reset(arena_t *a)
 	a->head = a->first;
 	a->first->used = 0;
 	a->used = 0;
+	a->cap_passed = false;
 }
 
 void arena_free(arena_t *a)
@@ -126,6 +156,8 @@ void *arena_alloc(arena_t *a, size_t size)
 	size_t need = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
 	if (need < size)
 		arena_oom(size);
+	if (a->cap > 0 && !a->cap_passed && (a->used > a->cap || need > a->cap - a->used))
+		arena_cap_passed(a, size);
 	if (a->head->size - a->head->used < need) {
 		struct chunk *c;
 		if (need <= a->chunk_size && a->spare != NULL) {

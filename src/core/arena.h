@@ -4,7 +4,9 @@
  * handed to the arena with arena_defer() so they die with the request too.
  *
  * Allocation never returns NULL: running out of memory in a worker is not
- * recoverable, so the worker logs and exits and the master replaces it. */
+ * recoverable, so the worker logs and exits and the master replaces it.
+ * A cap bounds what one request may take: passing it is the request's
+ * failure, not the worker's (arena_set_cap). */
 #ifndef GALA_ARENA_H
 #define GALA_ARENA_H
 
@@ -30,6 +32,15 @@ char *arena_printf(arena_t *a, const char *fmt, ...)
 /* Registers fn(ptr) to run at the next reset; ptr may be NULL (then nothing
  * is registered). Returns ptr for chaining. */
 void *arena_defer(arena_t *a, void (*fn)(void *), void *ptr);
+
+/* At most cap bytes handed out between two resets (0, the default: no
+ * cap). The allocation that would pass it calls the handler of
+ * arena_on_cap, which must not return: it leaves the work under way (a
+ * longjmp), so arena_alloc still never returns NULL. Without a handler the
+ * process exits as when memory runs out. The cap then rests until the
+ * next reset, so that whoever caught it can build a small answer. */
+void arena_set_cap(arena_t *a, size_t cap);
+void arena_on_cap(arena_t *a, void (*handler)(void *ctx), void *ctx);
 
 /* Bytes handed out since the last reset (for tests and diagnostics). */
 size_t arena_used(const arena_t *a);

@@ -80,7 +80,7 @@ static const struct setting settings[] = {
 	  "a payout waits until the event's end plus this many hours" },
 	{ "FRONTEND_URL", SET_STRING, OFF(frontend_url), "http://localhost:3000", 0, 0,
 	  "origin of the web front end: CSRF Origin check and links in mails" },
-	{ "WORKERS", SET_INT, OFF(workers), NULL, 1, 512,
+	{ "WORKERS", SET_INT, OFF(workers), NULL, 1, CONFIG_WORKERS_MAX,
 	  "FastCGI worker processes (default 2 x CPUs)" },
 	{ "REQUEST_TIMEOUT_SECONDS", SET_INT, OFF(request_timeout_seconds), "30", 1, 3600,
 	  "a worker busy longer than this on one request is killed and replaced" },
@@ -312,12 +312,16 @@ static int apply_setting(struct config *c, const struct setting *s, const char *
 		return 0;
 	}
 	case SET_BOOL:
+		if (value == NULL)
+			return 0;
 		if (parse_bool(value, (bool *)field) != 0) {
 			seterr(err, errlen, "%s must be true or false (got \"%s\")", s->name, value);
 			return -1;
 		}
 		return 0;
 	case SET_ENV:
+		if (value == NULL)
+			return 0;
 		if (strcmp(value, "development") == 0)
 			*(enum gala_environment *)field = ENV_DEVELOPMENT;
 		else if (strcmp(value, "test") == 0)
@@ -615,16 +619,17 @@ int config_check_mailer(const struct config *c, char *err, size_t errlen)
 	return check_smtp_tls(c, err, errlen);
 }
 
-void config_keep_generated_secret(struct config *newc, const struct config *old)
+int config_keep_generated_secret(struct config *newc, const struct config *old)
 {
 	if (old == NULL || !newc->secret_key_generated || !old->secret_key_generated)
-		return;
+		return 0;
 	char *copy = strdup(old->secret_key);
 	if (copy == NULL)
-		return;
+		return -1;
 	sodium_memzero(newc->secret_key, strlen(newc->secret_key));
 	free(newc->secret_key);
 	newc->secret_key = copy;
+	return 0;
 }
 
 void config_free(struct config *c)

@@ -10,6 +10,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The most WORKERS the pool runs (server/scoreboard.h sizes its table from it). */
+#define CONFIG_WORKERS_MAX 512
+
 enum gala_environment {
 	ENV_DEVELOPMENT,
 	ENV_TEST,
@@ -89,8 +92,8 @@ int config_check_mailer(const struct config *c, char *err, size_t errlen);
 bool config_smtp_tls_required(const struct config *c);
 
 /* Keeps a generated SECRET_KEY of old in new when new has none, so that a
- * reload does not sign out every user. */
-void config_keep_generated_secret(struct config *newc, const struct config *old);
+ * reload does not sign out every user. 0, or -1 when memory ran out. */
+int config_keep_generated_secret(struct config *newc, const struct config *old);
 
 void config_free(struct config *c);
 

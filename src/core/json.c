@@ -41,15 +41,14 @@ bool utf8_valid(const char *s, size_t len)
 	return true;
 }
 
-/* The length of the valid UTF-8 sequence at p (at most end - p bytes), or
- * 0 when none starts there. */
-static size_t utf8_sequence(const unsigned char *p, const unsigned char *end)
+size_t utf8_char_len(const char *s, size_t len)
 {
-	size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 :
-	    (*p & 0xf8) == 0xf0 ? 4 : 0;
-	if (n == 0 || (size_t)(end - p) < n)
+	unsigned char c = (unsigned char)*s;
+	size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
+	    (c & 0xf8) == 0xf0 ? 4 : 0;
+	if (n == 0 || len < n)
 		return 0;
-	return utf8_valid((const char *)p, n) ? n : 0;
+	return utf8_valid(s, n) ? n : 0;
 }
 
 char *utf8_scrub(arena_t *a, const char *s, size_t max)
@@ -61,7 +60,7 @@ char *utf8_scrub(arena_t *a, const char *s, size_t max)
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
 	size_t o = 0;
 	while (p < end) {
-		size_t n = utf8_sequence(p, end);
+		size_t n = utf8_char_len((const char *)p, (size_t)(end - p));
 		const char *from = n > 0 ? (const char *)p : replacement;
 		size_t take = n > 0 ? n : 3;
 		if (o + take > max)
@@ -96,6 +95,16 @@ void json_alloc_in(arena_t *a)
 	}
 	cJSON_Hooks hooks = { .malloc_fn = json_arena_alloc, .free_fn = json_arena_free };
 	cJSON_InitHooks(&hooks);
+}
+
+static void json_delete_fn(void *tree)
+{
+	cJSON_Delete(tree);
+}
+
+cJSON *json_defer(arena_t *a, cJSON *tree)
+{
+	return arena_defer(a, json_delete_fn, tree);
 }
 
 cJSON *json_list(cJSON *items, long long total, int limit, int offset)

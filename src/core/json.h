@@ -13,6 +13,10 @@
 
 bool utf8_valid(const char *s, size_t len);
 
+/* The length of the valid UTF-8 character s starts with (reading at most
+ * len bytes), or 0 when none starts there. */
+size_t utf8_char_len(const char *s, size_t len);
+
 /* A copy of s, from a, that is valid UTF-8 of at most max bytes: each
  * byte that does not start a valid sequence becomes U+FFFD, and the cut
  * falls between characters. For text from the outside (headers) bound for
@@ -23,6 +27,10 @@ char *utf8_scrub(arena_t *a, const char *s, size_t max);
  * and die with its arena (cJSON_Delete then frees nothing); NULL goes back
  * to malloc. Only switch while no cJSON tree is alive. */
 void json_alloc_in(arena_t *a);
+
+/* Hands tree (NULL: nothing) to a: it is deleted when a is reset. Returns
+ * tree, for chaining. */
+cJSON *json_defer(arena_t *a, cJSON *tree);
 
 /* The list envelope of API.md, {"items","total","limit","offset"}; takes
  * ownership of items (an array). */

@@ -118,9 +118,10 @@ static long b64url_decode(const char *seg, size_t seglen, unsigned char *out, si
 static int copy_string(const cJSON *o, const char *name, char *out, size_t outlen)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-	if (!cJSON_IsString(v) || strlen(v->valuestring) >= outlen)
+	size_t n = cJSON_IsString(v) ? strlen(v->valuestring) : outlen;
+	if (n >= outlen)
 		return -1;
-	strcpy(out, v->valuestring);
+	memcpy(out, v->valuestring, n + 1);
 	return 0;
 }
 

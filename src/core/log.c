@@ -67,15 +67,41 @@ static void log_timestamp(char *out, size_t len)
 	snprintf(out + n, len - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
 }
 
-/* One write(2) per line so that lines of concurrent workers never mix. */
-static void log_write_line(const char *line)
+/* Copies s to out (room for 3 bytes per byte of s) with each byte that
+ * starts no UTF-8 character replaced by U+FFFD; returns the length. */
+static size_t copy_as_utf8(char *out, const char *s, size_t len)
 {
-	size_t len = strlen(line);
+	static const char replacement[] = { '\xef', '\xbf', '\xbd' };
+	size_t o = 0;
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_char_len(s + i, len - i);
+		if (n == 0) {
+			memcpy(out + o, replacement, sizeof replacement);
+			o += sizeof replacement;
+			i++;
+		} else {
+			memcpy(out + o, s + i, n);
+			o += n;
+			i += n;
+		}
+	}
+	return o;
+}
+
+/* One write(2) per line of len bytes so that lines of concurrent workers
+ * never mix. A line is JSON, so UTF-8, whatever bytes a client sent. */
+static void log_write_line(const char *line, size_t len)
+{
+	bool text = utf8_valid(line, len);
+	size_t room = (text ? len : 3 * len) + 1;
 	char stackbuf[4096];
-	char *out = len + 2 <= sizeof stackbuf ? stackbuf : malloc(len + 2);
+	char *out = room <= sizeof stackbuf ? stackbuf : malloc(room);
 	if (out == NULL)
 		return;
-	memcpy(out, line, len);
+	if (text)
+		memcpy(out, line, len);
+	else
+		len = copy_as_utf8(out, line, len);
 	out[len] = '\n';
 	size_t off = 0;
 	while (off < len + 1) {
@@ -115,7 +141,7 @@ void log_emit(enum log_level level, const char *logger, const char *message,
 	char *line = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	if (line != NULL) {
-		log_write_line(line);
+		log_write_line(line, strlen(line));
 		cJSON_free(line);
 	}
 }
@@ -229,8 +255,7 @@ void log_line_end(struct log_line *l)
 	if (!log_enabled(l->level) || l->len == 0)
 		return;
 	l->buf[l->len++] = '}';
-	l->buf[l->len] = '\0';
-	log_write_line(l->buf);
+	log_write_line(l->buf, l->len);
 }
 
 void log_write(enum log_level level, const char *logger, const char *fmt, ...)

@@ -62,7 +62,7 @@ void db_disconnect(void)
 		worker_stmts[i].prepared = worker_stmts[i].parsing = false;
 }
 
-void db_configure(const char *url, int connect_timeout_s, bool prepared_statements)
+int db_configure(const char *url, int connect_timeout_s, bool prepared_statements)
 {
 	db_disconnect();
 	stmts_forget();
@@ -70,6 +70,7 @@ void db_configure(const char *url, int connect_timeout_s, bool prepared_statemen
 	worker_db_url = url ? strdup(url) : NULL;
 	worker_connect_timeout = connect_timeout_s;
 	worker_prepare = prepared_statements;
+	return url != NULL && worker_db_url == NULL ? -1 : 0;
 }
 
 bool db_prepares_statements(void)
@@ -459,6 +460,14 @@ void db_end_refusal(void)
 {
 	worker_ndeferred = 0;
 	worker_refused = false;
+}
+
+void db_abandon(void)
+{
+	worker_ndeferred = 0;
+	worker_refused = false;
+	worker_retrying = false;
+	db_disconnect();
 }
 
 const char *db_sqlstate(const PGresult *res)

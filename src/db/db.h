@@ -24,8 +24,9 @@ enum db_status {
 	                   * more runs until db_request_done(); its owner answers */
 };
 
-/* Settings of the connection; the next db_connection() uses them. */
-void db_configure(const char *url, int connect_timeout_s, bool prepared_statements);
+/* Settings of the connection; the next db_connection() uses them. 0, or
+ * -1 when memory ran out (then no database is configured). */
+int db_configure(const char *url, int connect_timeout_s, bool prepared_statements);
 
 /* The open connection, connecting when there is none; NULL when the
  * database cannot be reached (logged, rate-limited). */
@@ -68,6 +69,11 @@ void db_flush(arena_t *a);
 /* Lets statements run again after a deferred one failed, once its owner
  * has answered (to read what the answer's headers need). */
 void db_end_refusal(void);
+
+/* Forgets the request's deferred statements and closes the connection
+ * (the next statement opens another): for a request abandoned wherever it
+ * stood, a round trip or a transaction perhaps half done. */
+void db_abandon(void);
 
 /* The SQLSTATE of a failed result ("23505"), or "" */
 const char *db_sqlstate(const PGresult *res);

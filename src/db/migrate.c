@@ -16,7 +16,7 @@
 #include "core/log.h"
 
 #define MIGRATE_LOCK_KEY "7046437341"   /* fixed advisory lock id of gala migrate */
-#define MIGRATION_MAX_BYTES (16u * 1024 * 1024)
+#define MIGRATION_MAX_BYTES ((size_t)16 * 1024 * 1024)
 
 struct migration {
 	char name[256];
@@ -83,6 +83,9 @@ static int load_migrations(const char *dir, struct migration **out, size_t *nout
 	size_t n = 0, cap = 0;
 	struct dirent *e;
 	int rc = 0;
+	/* readdir is safe on a stream of one thread's own; readdir_r, which
+	 * cppcheck would have, is deprecated by glibc. */
+	/* cppcheck-suppress readdirCalled */
 	while ((e = readdir(d)) != NULL) {
 		size_t len = strlen(e->d_name);
 		if (e->d_name[0] == '.' || len < 4 || strcmp(e->d_name + len - 4, ".sql") != 0)
@@ -120,7 +123,8 @@ static int load_migrations(const char *dir, struct migration **out, size_t *nout
 		free_migrations(m, n);
 		return -1;
 	}
-	qsort(m, n, sizeof *m, cmp_names);
+	if (n > 1)
+		qsort(m, n, sizeof *m, cmp_names);
 	for (size_t i = 1; i < n; i++) {
 		if (strncmp(m[i - 1].name, m[i].name, 4) == 0) {
 			log_error("gala.migrate", "%s and %s share a version number", m[i - 1].name, m[i].name);

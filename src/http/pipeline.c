@@ -3,6 +3,7 @@
 #include "http/pipeline.h"
 
 #include <ctype.h>
+#include <setjmp.h>
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
@@ -87,10 +88,11 @@ size_t pipeline_body_limit(const struct request *req)
 	return (size_t)gala_config->max_body_bytes;
 }
 
-/* The deferred checks have the last word, the session's first: a request
- * whose session turned out not valid, or that a stage refused before the
- * limiter, still carries the route's RateLimit fields, from the buckets as
- * they stand (it did not count). */
+/* The deferred checks have the last word, the session's first. A request
+ * refused 401 (no valid credentials, found by the auth stage or by the
+ * session check) counts against its client IP; one that a stage refused
+ * otherwise before the limiter still carries the route's RateLimit
+ * fields, from the buckets as they stand (it did not count). */
 static enum auth_outcome settle(struct request *req)
 {
 	enum auth_outcome o = auth_settle(req);
@@ -98,7 +100,10 @@ static enum auth_outcome settle(struct request *req)
 		return o;
 	if (o == AUTH_REFUSED || req->limits == NULL) {
 		db_end_refusal();
-		ratelimit_annotate(req);
+		if (req->resp.status == 401)
+			ratelimit_count_anonymous(req);
+		else
+			ratelimit_annotate(req);
 		return o;
 	}
 	ratelimit_settle(req);
@@ -123,10 +128,15 @@ static enum auth_outcome run_stages(struct request *req, enum auth_mode mode)
 	return settle(req);
 }
 
-void pipeline_run(struct request *req, const struct route *table, size_t n)
+static void answer_request(struct request *req, const struct route *table, size_t n)
 {
 	if (!req->routed)
 		pipeline_route(req, table, n);
+	if (req->bad_input.error != GE_OK) {
+		http_respond_error(req, req->bad_input.error, req->bad_input.param, "%s",
+		    req->bad_input.message);
+		return;
+	}
 	if (req->body_too_large) {
 		http_respond_error(req, GE_PAYLOAD_TOO_LARGE, NULL,
 		    "the request body is larger than %zu bytes", pipeline_body_limit(req));
@@ -152,4 +162,32 @@ void pipeline_run(struct request *req, const struct route *table, size_t n)
 		req->limits = NULL;
 		run_stages(req, AUTH_EAGER);
 	}
+}
+
+/* Worker-owned: where pipeline_run resumes when its request passes the
+ * arena's cap. */
+static jmp_buf pipeline_over_cap;
+
+static void pipeline_abandon(void *ctx)
+{
+	(void)ctx;
+	longjmp(pipeline_over_cap, 1);
+}
+
+void pipeline_run(struct request *req, const struct route *table, size_t n)
+{
+	if (setjmp(pipeline_over_cap) != 0) {
+		arena_on_cap(req->arena, NULL, NULL);
+		db_abandon();
+		req->abandoned = true;
+		log_error("gala.pipeline", "%s %s abandoned: it needed more memory than one "
+		    "request may use", req->method, req->path);
+		req->resp = (struct response){ 0 };
+		http_respond_error(req, GE_SERVICE_UNAVAILABLE, NULL,
+		    "the request needed more memory than the server gives one request");
+		return;
+	}
+	arena_on_cap(req->arena, pipeline_abandon, NULL);
+	answer_request(req, table, n);
+	arena_on_cap(req->arena, NULL, NULL);
 }

@@ -18,6 +18,10 @@ void pipeline_route(struct request *req, const struct route *table, size_t n);
  * route says otherwise, as the Stripe webhook does). */
 size_t pipeline_body_limit(const struct request *req);
 
+/* A request whose arena passes its cap (arena_set_cap) is abandoned where
+ * it stands and answered 503; req->abandoned then tells the worker that
+ * state outside the arena (a client's handles, malloc'd memory) may have
+ * been left behind. */
 void pipeline_run(struct request *req, const struct route *table, size_t n);
 
 #endif

@@ -119,6 +119,45 @@ static void set_headers(struct request *req, const struct ratelimit_check *c,
 	response_header(req, "RateLimit", state);
 }
 
+/* Answers 429 for checks[refused], the checks before it rolled back. */
+static void answer_refused(struct request *req, const struct ratelimit_check *checks,
+    struct ratelimit_result *results, size_t n, size_t refused)
+{
+	for (size_t j = 0; j < refused; j++) {
+		long long t = ratelimit_emission_us(&checks[j].quota);
+		results[j].ahead_us = results[j].ahead_us > t ? results[j].ahead_us - t : 0;
+	}
+	char retry[32];
+	snprintf(retry, sizeof retry, "%lld", ratelimit_retry_after(&results[refused]));
+	req->resp = (struct response){ 0 };
+	http_respond_error(req, GE_RATE_LIMITED, NULL, "too many requests (%s policy); retry in %s s",
+	    ratelimit_policy_name(results[refused].policy), retry);
+	response_header(req, "Retry-After", retry);
+	set_headers(req, checks, results, n, refused + 1);
+}
+
+void ratelimit_count_anonymous(struct request *req)
+{
+	const struct config *cfg = gala_config;
+	enum rate_rule rule = req->route != NULL ? req->route->rate : RATE_NONE;
+	if (rule == RATE_NONE || !cfg->rate_limit_enabled)
+		return;
+	char client[64];
+	ratelimit_client_id(req->client_ip, client, sizeof client);
+	struct ratelimit_check check = rule == RATE_WRITE ?
+	    (struct ratelimit_check){ arena_printf(req->arena, "write:ip:%s", client), RL_WRITE,
+		{ cfg->write_rate_limit_requests, cfg->write_rate_limit_window_seconds } } :
+	    (struct ratelimit_check){ arena_printf(req->arena, "auth:ip:%s", client), RL_AUTH,
+		{ cfg->auth_rate_limit_requests, cfg->auth_rate_limit_window_seconds } };
+	struct ratelimit_result result;
+	if (ratelimit_check(req->arena, check.key, check.policy, &check.quota, &result) != DB_OK)
+		return;
+	if (!result.allowed)
+		answer_refused(req, &check, &result, 1, 0);
+	else
+		set_headers(req, &check, &result, 1, 1);
+}
+
 void ratelimit_annotate(struct request *req)
 {
 	if (req->route == NULL || req->route->rate == RATE_NONE || !gala_config->rate_limit_enabled ||
@@ -188,19 +227,8 @@ int ratelimit_settle(struct request *req)
 		}
 		if (!results[i].allowed) {
 			/* The refusal rolled back the counts before it. */
-			for (size_t j = 0; j < i; j++) {
-				long long t = ratelimit_emission_us(&checks[j].quota);
-				results[j].ahead_us = results[j].ahead_us > t ? results[j].ahead_us - t : 0;
-			}
 			metrics_add(METRIC_RATELIMIT_REFUSALS, results[i].policy);
-			char retry[32];
-			snprintf(retry, sizeof retry, "%lld", ratelimit_retry_after(&results[i]));
-			req->resp = (struct response){ 0 };
-			http_respond_error(req, GE_RATE_LIMITED, NULL,
-			    "too many requests (%s policy); retry in %s s",
-			    ratelimit_policy_name(results[i].policy), retry);
-			response_header(req, "Retry-After", retry);
-			set_headers(req, checks, results, s->n, i + 1);
+			answer_refused(req, checks, results, s->n, i);
 			return s->answer = -1;
 		}
 	}

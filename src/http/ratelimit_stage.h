@@ -9,7 +9,9 @@
  *                                  one the body's "mfa_token" names, plus
  *                                  "auth" per client IP
  *   RATE_WRITE       "write"       per user, per client IP when anonymous
- * IPv6 clients are counted per /64, the block one subscriber gets. */
+ * IPv6 clients are counted per /64, the block one subscriber gets.
+ * A request without valid credentials to a route that needs them counts
+ * against its client IP all the same (ratelimit_count_anonymous). */
 #ifndef GALA_RATELIMIT_STAGE_H
 #define GALA_RATELIMIT_STAGE_H
 
@@ -35,6 +37,14 @@ int ratelimit_gate(struct request *req);
  * whatever the route answered, and sets RateLimit-Policy and RateLimit.
  * 0, or -1 when it answered. */
 int ratelimit_settle(struct request *req);
+
+/* For a limited route whose request was refused 401 (no, or no valid,
+ * credentials): counts it under the route's per-IP policy ("write" for
+ * the write rule, else "auth"), so that a flood of anonymous or badly
+ * signed requests meets 429 like any other (API.md), and answers 429 in
+ * place of the 401 once that policy is spent. Sets the RateLimit fields;
+ * leaves the 401 alone when Postgres cannot count. */
+void ratelimit_count_anonymous(struct request *req);
 
 /* For a limited route whose request was refused before the limiter ran
  * (415, malformed JSON, 401, 403 CSRF or role): sets RateLimit-Policy and

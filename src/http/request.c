@@ -11,6 +11,7 @@
 
 #include "core/config.h"
 #include "core/clock.h"
+#include "core/json.h"
 
 /* A FastCGI param by exact name (REQUEST_METHOD, HTTP_COOKIE...) or NULL. */
 static const char *request_env(const struct request *req, const char *name)
@@ -33,7 +34,7 @@ const char *request_header(const struct request *req, const char *name)
 		off = 5;
 	}
 	for (const char *p = name; *p != '\0' && off < sizeof key - 1; p++)
-		key[off++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+		key[off++] = (char)(*p == '-' ? '_' : toupper((unsigned char)*p));
 	key[off] = '\0';
 	return request_env(req, key);
 }
@@ -61,7 +62,9 @@ static int hexval(int c)
 	return -1;
 }
 
-static char *url_decode(arena_t *a, const char *s, size_t len)
+/* The percent-decoding of s[0..len) ('+' is a space), NUL-terminated;
+ * its length (a decoded %00 included) in *outlen. */
+static char *url_decode(arena_t *a, const char *s, size_t len, size_t *outlen)
 {
 	char *out = arena_alloc(a, len + 1);
 	size_t o = 0;
@@ -78,6 +81,7 @@ static char *url_decode(arena_t *a, const char *s, size_t len)
 		}
 	}
 	out[o] = '\0';
+	*outlen = o;
 	return out;
 }
 
@@ -90,9 +94,10 @@ const char *request_query(const struct request *req, const char *key)
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 		const char *eq = memchr(p, '=', len);
 		size_t nlen = eq ? (size_t)(eq - p) : len;
-		char *name = url_decode(req->arena, p, nlen);
-		if (strlen(name) == klen && memcmp(name, key, klen) == 0)
-			return eq ? url_decode(req->arena, eq + 1, len - nlen - 1) : "";
+		size_t dlen;
+		char *name = url_decode(req->arena, p, nlen, &dlen);
+		if (dlen == klen && memcmp(name, key, klen) == 0)
+			return eq ? url_decode(req->arena, eq + 1, len - nlen - 1, &dlen) : "";
 		p = end ? end + 1 : NULL;
 	}
 	return NULL;
@@ -168,6 +173,85 @@ static const char *new_request_id(arena_t *a)
 	return hex;
 }
 
+static bool is_text(const char *s, size_t len)
+{
+	return memchr(s, '\0', len) == NULL && utf8_valid(s, len);
+}
+
+static void refuse_input(struct request *req, enum gala_error e, const char *param,
+    const char *message)
+{
+	if (req->bad_input.error == GE_OK)
+		req->bad_input = (struct input_refusal){ e, param, message };
+}
+
+/* Each parameter decoded as request_query() will: a value that is not
+ * text is the parameter's 422, as any other malformed value. */
+static void check_query(struct request *req)
+{
+	const char *p = req->query;
+	while (*p != '\0') {
+		const char *end = strchr(p, '&');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		const char *eq = memchr(p, '=', len);
+		size_t nlen = eq ? (size_t)(eq - p) : len, dlen;
+		const char *name = url_decode(req->arena, p, nlen, &dlen);
+		if (!is_text(name, dlen)) {
+			refuse_input(req, GE_BAD_REQUEST, NULL,
+			    "a query parameter's name is not valid UTF-8 text");
+			return;
+		}
+		if (eq != NULL) {
+			const char *value = url_decode(req->arena, eq + 1, len - nlen - 1, &dlen);
+			if (!is_text(value, dlen)) {
+				refuse_input(req, GE_VALIDATION, name, arena_printf(req->arena,
+				    "%s must be valid UTF-8 text without NUL", name));
+				return;
+			}
+		}
+		p = end ? end + 1 : "";
+	}
+}
+
+/* "User-Agent" for HTTP_USER_AGENT; NULL for a name nginx would not pass. */
+static const char *header_name(arena_t *a, const char *cgi_name, size_t len)
+{
+	char *out = arena_alloc(a, len + 1);
+	bool word_start = true;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)cgi_name[i];
+		if (c == '_') {
+			out[i] = '-';
+			word_start = true;
+			continue;
+		}
+		if (!isupper(c) && !isdigit(c))
+			return NULL;
+		out[i] = (char)(word_start ? c : (unsigned char)tolower(c));
+		word_start = false;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+static void check_headers(struct request *req)
+{
+	for (char **p = req->envp; p != NULL && *p != NULL; p++) {
+		const char *name = *p;
+		if (strncmp(name, "HTTP_", 5) == 0)
+			name += 5;
+		else if (strncmp(name, "CONTENT_TYPE=", 13) != 0)
+			continue;
+		const char *eq = strchr(name, '=');
+		if (eq == NULL || is_text(eq + 1, strlen(eq + 1)))
+			continue;
+		const char *shown = header_name(req->arena, name, (size_t)(eq - name));
+		refuse_input(req, GE_BAD_REQUEST, NULL, shown ? arena_printf(req->arena,
+		    "the %s header is not valid UTF-8", shown) : "a header is not valid UTF-8");
+		return;
+	}
+}
+
 static const char *env_or_empty(const struct request *req, const char *name)
 {
 	const char *v = request_env(req, name);
@@ -193,9 +277,15 @@ void request_init(struct request *req, arena_t *arena, char **envp,
 	if (uri == NULL || *uri == '\0')
 		uri = q ? arena_strndup(arena, raw, (size_t)(q - raw)) : raw;
 	req->path = uri;
+	if (!is_text(uri, strlen(uri))) {
+		refuse_input(req, GE_BAD_REQUEST, NULL, "the path is not valid UTF-8");
+		req->path = utf8_scrub(arena, uri, 3 * strlen(uri));
+	}
 	req->query = request_env(req, "QUERY_STRING");
 	if (req->query == NULL)
 		req->query = q ? q + 1 : "";
+	check_query(req);
+	check_headers(req);
 
 	const char *client_rid = request_env(req, "HTTP_X_REQUEST_ID");
 	const char *nginx_rid = request_env(req, "REQUEST_ID");

@@ -31,14 +31,23 @@ struct response {
 	size_t body_len;
 	struct response_header headers[RESPONSE_MAX_HEADERS];
 	int nheaders;
+	bool headers_overflowed;     /* a header found no room: not sent as is */
 	enum gala_error error;       /* what an error response said, for the pipeline */
+};
+
+/* The first decoded input of a request that is not text (valid UTF-8
+ * without NUL): nothing reads it, the pipeline answers this instead. */
+struct input_refusal {
+	enum gala_error error;       /* GE_OK: every input is text */
+	const char *param;           /* the query parameter of a 422, or NULL */
+	const char *message;
 };
 
 struct request {
 	arena_t *arena;
 	char **envp;                 /* FastCGI params, NULL-terminated NAME=VALUE */
 	const char *method;
-	const char *path;
+	const char *path;            /* valid UTF-8 (scrubbed when bad_input says not) */
 	const char *query;           /* without '?', "" when none */
 	const char *request_id;
 	const char *remote_addr;
@@ -57,11 +66,17 @@ struct request {
 	                              * caller (set by the auth stage), ids */
 	struct ratelimit_state *limits;  /* the limiter's checks, or NULL */
 	long long started_us;
+	struct input_refusal bad_input;
+	bool abandoned;              /* the pipeline gave up mid-way (arena cap) */
 	struct response resp;
 };
 
 /* Fills the request from FastCGI params and a body already read into the
- * arena. Never fails: missing params read as empty strings. */
+ * arena. Never fails: missing params read as empty strings. Checks that
+ * the path, every query parameter (name and value, once decoded) and every
+ * header is text, valid UTF-8 without NUL; the first that is not is
+ * described in req->bad_input: 422 naming a query parameter whose value
+ * is not, else 400. */
 void request_init(struct request *req, arena_t *arena, char **envp,
     const char *body, size_t body_len);
 

@@ -2,6 +2,7 @@
 
 #include "http/response.h"
 #include "core/json.h"
+#include "core/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,8 +31,12 @@ void response_header(struct request *req, const char *name, const char *value)
 			return;
 		}
 	}
-	if (r->nheaders == RESPONSE_MAX_HEADERS)
+	if (r->nheaders == RESPONSE_MAX_HEADERS) {
+		log_error("gala.response", "no room for header %s (%d set already)", name,
+		    RESPONSE_MAX_HEADERS);
+		r->headers_overflowed = true;
 		return;
+	}
 	r->headers[r->nheaders].name = arena_strdup(req->arena, name);
 	r->headers[r->nheaders].value = v;
 	r->nheaders++;
@@ -143,6 +148,8 @@ static const char *http_reason(int status)
 int response_serialize(const struct request *req, buf_t *out)
 {
 	const struct response *r = &req->resp;
+	if (r->headers_overflowed)
+		return -1;
 	int rc = buf_printf(out, "Status: %d %s\r\n", r->status, http_reason(r->status));
 	if (r->content_type != NULL)
 		rc |= buf_printf(out, "Content-Type: %s\r\n", r->content_type);

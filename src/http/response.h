@@ -11,7 +11,9 @@
 
 /* Adds a header; name and value are copied. CR and LF are dropped from the
  * value so that no input can split the header block. A header already set
- * with the same name is replaced. */
+ * with the same name is replaced. Past RESPONSE_MAX_HEADERS the header is
+ * logged and the response marked, so that response_serialize refuses it
+ * rather than send it without. */
 void response_header(struct request *req, const char *name, const char *value);
 
 /* Sets a JSON response; takes ownership of body. */
@@ -36,7 +38,8 @@ void http_respond_error_extra(struct request *req, enum gala_error e, const char
     const char *message, cJSON *extra);
 
 /* The CGI-style header block and body that the worker writes to FastCGI
- * stdout. Adds X-Request-ID and Cache-Control. Returns 0 or -1 (too big). */
+ * stdout. Adds X-Request-ID and Cache-Control. Returns 0, or -1 when it
+ * is too big or lost a header (the worker answers 500 instead). */
 int response_serialize(const struct request *req, buf_t *out);
 
 #endif

@@ -3,6 +3,7 @@
 #include "http/router.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Compares one path against one pattern; parameters are whole non-empty
@@ -45,9 +46,7 @@ static void allow_add(char *allow, size_t len, const char *method)
 	size_t used = strlen(allow);
 	if (used + strlen(method) + 3 > len)
 		return;
-	if (used > 0)
-		strcat(allow, ", ");
-	strcat(allow, method);
+	snprintf(allow + used, len - used, "%s%s", used > 0 ? ", " : "", method);
 }
 
 enum router_result router_match(const struct route *table, size_t n,

@@ -291,6 +291,32 @@ static void maintain_pool(struct master *m)
 	}
 }
 
+/* The configuration a reload moves to, in *next: ENV_FILE and the
+ * environment read again, with the running LISTEN and generated secret
+ * kept. 0, or -1 with why in err (nothing to free). */
+static int next_config(const struct master *m, struct config *next, char *err, size_t errlen)
+{
+	if (config_load(next, err, errlen) != 0)
+		return -1;
+	if (config_check_production(next, err, errlen) != 0)
+		goto refused;
+	if (config_keep_generated_secret(next, &m->cfg) != 0)
+		goto out_of_memory;
+	if (strcmp(next->listen, m->cfg.listen) != 0)
+		log_warn(LOGGER, "LISTEN changes need a restart; keeping %s", m->cfg.listen);
+	char *listen = strdup(m->cfg.listen);
+	if (listen == NULL)
+		goto out_of_memory;
+	free(next->listen);
+	next->listen = listen;
+	return 0;
+out_of_memory:
+	snprintf(err, errlen, "out of memory");
+refused:
+	config_free(next);
+	return -1;
+}
+
 static void reload(struct master *m)
 {
 	struct config next;
@@ -300,16 +326,10 @@ static void reload(struct master *m)
 	snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading", clock_us());
 	notify_send(msg);
 	m->ready_sent = 0;
-	if (config_load(&next, err, sizeof err) != 0 ||
-	    config_check_production(&next, err, sizeof err) != 0) {
+	if (next_config(m, &next, err, sizeof err) != 0) {
 		log_error(LOGGER, "reload refused, keeping the running configuration: %s", err);
 		return;
 	}
-	if (strcmp(next.listen, m->cfg.listen) != 0)
-		log_warn(LOGGER, "LISTEN changes need a restart; keeping %s", m->cfg.listen);
-	config_keep_generated_secret(&next, &m->cfg);
-	free(next.listen);
-	next.listen = strdup(m->cfg.listen);
 	config_free(&m->cfg);
 	m->cfg = next;
 	gala_config = &m->cfg;

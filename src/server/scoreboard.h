@@ -8,7 +8,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SCOREBOARD_SLOTS 512
+#include "core/config.h"
+
+/* Twice the most workers: during a reload every worker of the old
+ * generation keeps its slot until a new one is ready in another, and old
+ * ones draining after that still hold theirs. */
+#define SCOREBOARD_SLOTS (2 * CONFIG_WORKERS_MAX)
+_Static_assert(SCOREBOARD_SLOTS > CONFIG_WORKERS_MAX,
+    "a reload at the most WORKERS needs a free slot for the new generation");
 
 struct worker_slot {
 	pid_t pid;                     /* 0: free (master-owned fields below) */

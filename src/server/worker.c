@@ -27,8 +27,12 @@
 #include "http/response.h"
 #include "core/clock.h"
 
-#define WORKER_ARENA_CHUNK (64 * 1024)
-#define RESPONSE_MAX_BYTES (16u * 1024 * 1024)
+#define WORKER_ARENA_CHUNK ((size_t)64 * 1024)
+/* What one request may take from the arena (bodies, parsed JSON, rows,
+ * the response); past it the request is answered 503 (http/pipeline.h).
+ * Far above what any request of the API needs. */
+#define WORKER_ARENA_CAP ((size_t)64 * 1024 * 1024)
+#define RESPONSE_MAX_BYTES ((size_t)16 * 1024 * 1024)
 
 static volatile sig_atomic_t worker_stop;
 
@@ -245,12 +249,20 @@ static void worker_handle(FCGX_Request *fr, arena_t *arena, struct worker_slot *
 		http_respond_error(&req, GE_INTERNAL, NULL, NULL);
 		response_serialize(&req, &out);
 	}
-	FCGX_PutStr(out.data, (int)out.len, fr->out);
+	/* On failure libfcgi closes the connection at FCGX_Finish_r. */
+	if (FCGX_PutStr(out.data, (int)out.len, fr->out) != (int)out.len)
+		log_warn("gala.worker", "the response (%d) could not be written to nginx",
+		    req.resp.status);
 	buf_free(&out);
 	metrics_observe_request(req.route != NULL ? (unsigned)(req.route - table) :
 	    METRICS_ROUTE_UNMATCHED, req.resp.status, clock_us() - req.started_us);
 	access_log(&req);
 	log_set_request_id(NULL);
+	if (req.abandoned) {
+		/* It may have left a client's handles or malloc'd memory behind:
+		 * a fresh worker takes over. */
+		worker_stop = 1;
+	}
 }
 
 int worker_run(int listen_fd, struct worker_slot *slot,
@@ -259,8 +271,10 @@ int worker_run(int listen_fd, struct worker_slot *slot,
 	sigset_t wait_mask;
 	worker_signals(&wait_mask);
 	const struct config *cfg = gala_config;
-	db_configure(cfg->database_url, cfg->db_pool_timeout, cfg->db_prepared_statements);
-
+	if (db_configure(cfg->database_url, cfg->db_pool_timeout, cfg->db_prepared_statements) != 0) {
+		log_error("gala.worker", "out of memory while configuring the database");
+		return 1;
+	}
 	if (FCGX_Init() != 0) {
 		log_error("gala.worker", "FCGX_Init failed");
 		return 1;
@@ -272,6 +286,7 @@ int worker_run(int listen_fd, struct worker_slot *slot,
 	for (int i = 0; i < WORKER_MAX_CONNS; i++)
 		FCGX_InitRequest(&conns[i].fr, -1, 0);
 	arena_t *arena = arena_new(WORKER_ARENA_CHUNK);
+	arena_set_cap(arena, WORKER_ARENA_CAP);
 	json_alloc_in(arena);
 	unsigned long long served = 0;
 	slot->ready = 1;

@@ -581,10 +581,12 @@ int accounts_create_admin(arena_t *a, const char *email, const char *password,
 	}
 	const char *p[] = { email, hash, full_name };
 	PGresult *res;
-	enum db_status st = db_begin(a);
-	if (st == DB_OK)
-		st = db_exec(a, &res, "INSERT INTO users (email, password_hash, full_name, role, "
-		    "email_verified) VALUES ($1, $2, $3, 'admin', true) RETURNING id", 3, p);
+	if (db_begin(a) != DB_OK) {
+		snprintf(err, errlen, "database error (see the log)");
+		return -1;
+	}
+	enum db_status st = db_exec(a, &res, "INSERT INTO users (email, password_hash, full_name, "
+	    "role, email_verified) VALUES ($1, $2, $3, 'admin', true) RETURNING id", 3, p);
 	if (st == DB_ERROR && db_is_unique_violation(res)) {
 		db_rollback();
 		snprintf(err, errlen, "%s already has an account; use: gala user set-role %s admin",

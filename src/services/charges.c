@@ -407,7 +407,7 @@ static enum gala_error refund_booking(struct svc_ctx *cx, const char *id,
 	if (!stripe_configured())
 		return GE_STRIPE_NOT_CONFIGURED;
 	struct booking b;
-	struct money_row ch, po;
+	struct money_row ch = { 0 }, po = { 0 };
 	enum gala_error e = refund_begin(cx, id, action, &b, &ch, &po, why);
 	if (e != GE_OK)
 		return e;

@@ -149,7 +149,7 @@ int maintenance_run(void)
 	cJSON *f = cJSON_CreateObject();
 	cJSON_AddItemToObject(f, "deleted", deleted);
 	cJSON_AddItemToObject(f, "failed", failed);
-	cJSON_AddNumberToObject(f, "duration_ms", (double)((clock_us() - started) / 1000));
+	cJSON_AddNumberToObject(f, "duration_ms", (double)(clock_us() - started) / 1000.0);
 	log_emit(rc ? LOG_LEVEL_ERROR : LOG_LEVEL_INFO, "gala.maintenance",
 	    rc ? "maintenance finished with failures" : "maintenance finished", f);
 	return rc;

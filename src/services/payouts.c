@@ -209,7 +209,7 @@ static enum gala_error payout_run(arena_t *a, struct payout_job *j, cJSON **paym
 	}
 	if (j->net_cents == 0)
 		return record_released(a, j, NULL, false, payment, already, why);
-	if (j->charge == NULL && (e = fetch_charge(a, j, &r)) != GE_OK) {
+	if (j->charge == NULL && fetch_charge(a, j, &r) != GE_OK) {
 		if (!j->fresh)
 			return unconfirmed(why);
 		if ((e = rollback_payout(a, j, false, &r)) != GE_OK)

@@ -23,7 +23,7 @@
 
 /* Stripe's events are not ours to size: the webhook takes bodies up to
  * this, whatever MAX_BODY_BYTES says (nginx's location matches it). */
-#define WEBHOOK_MAX_BODY_BYTES (1024u * 1024u)
+#define WEBHOOK_MAX_BODY_BYTES ((size_t)1024 * 1024)
 
 /* Signed events older or newer than this are refused (replay window). */
 #define WEBHOOK_TOLERANCE_SECONDS 300

@@ -169,22 +169,26 @@ static long login_as_agent(const char *email, const char *password, const char *
 	return st;
 }
 
-/* A User-Agent that is not UTF-8 reaches the audit log scrubbed: the login
- * works and the failed one is recorded. */
+/* A User-Agent that is not UTF-8 is refused before anything reads it
+ * (issue 14: no header that is not text reaches SQL or a log): no login,
+ * no audit row. A UTF-8 one is audited as sent. */
 START_TEST(user_agent_that_is_not_utf8)
 {
 	struct user u = register_user("agent", NULL);
-	ck_assert_int_eq(login_as_agent(u.email, PW, "bot/1.0 \xff\xfe\xc3("), 200);
-	ck_assert_int_eq(audit_rows("auth.login", "success", u.id), 1);
-	ck_assert_int_eq(login_as_agent(u.email, "wrong-password-9", "bot/1.0 \xff\xfe"), 401);
+	ck_assert_int_eq(login_as_agent(u.email, PW, "bot/1.0 \xff\xfe\xc3("), 400);
+	ck_assert_int_eq(login_as_agent(u.email, "wrong-password-9", "bot/1.0 \xff\xfe"), 400);
+	ck_assert_int_eq(audit_rows("auth.login", "success", u.id), 0);
+	ck_assert_int_eq(audit_rows("auth.login", "failure", u.id), 0);
+	ck_assert_int_eq(login_as_agent(u.email, "wrong-password-9", "bot/1.0 (caf\xc3\xa9)"), 401);
 	ck_assert_int_eq(audit_rows("auth.login", "failure", u.id), 1);
 	PGconn *c = test_db_superuser();
 	const char *p[] = { u.id };
 	char *ua = test_db_value(c, "SELECT user_agent FROM audit_logs WHERE target_user_id = $1 "
 	    "AND action = 'auth.login' AND status = 'failure'", 1, p);
 	PQfinish(c);
-	ck_assert_str_eq(ua, "bot/1.0 \xef\xbf\xbd\xef\xbf\xbd");
+	ck_assert_str_eq(ua, "bot/1.0 (caf\xc3\xa9)");
 	free(ua);
+	ck_assert_int_eq(login_as_agent(u.email, PW, "bot/1.0"), 200);
 	user_free(&u);
 }
 END_TEST
