@@ -15,7 +15,7 @@
 #include "services/ratelimit.h"
 
 /* The exposition can not outgrow this: every route with every status. */
-#define METRICS_MAX_BYTES (4u * 1024 * 1024)
+#define METRICS_MAX_BYTES ((size_t)4 << 20)
 
 /* A label value with \ " and newline escaped, as the text format wants. */
 static void put_label(buf_t *b, const char *v)

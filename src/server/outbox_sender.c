@@ -98,7 +98,7 @@ static enum db_status deliver_next(arena_t *a, int retry_base, bool *found)
 	char error[256] = "";
 	enum outbox_outcome o = OUTBOX_FAILED;
 	if (c.age >= OUTBOX_GIVE_UP_SECONDS) {
-		snprintf(error, sizeof error, "not sent within %d hours", OUTBOX_GIVE_UP_SECONDS / 3600);
+		snprintf(error, sizeof error, "not sent within %lld hours", OUTBOX_GIVE_UP_SECONDS / 3600);
 	} else if (c.text == NULL) {
 		snprintf(error, sizeof error, "the body does not open: SECRET_KEY is not the pool's, "
 		    "or the row was altered");

@@ -89,7 +89,7 @@ enum db_status outbox_put(const struct svc_ctx *cx, const struct outbox_mail *m,
 enum db_status outbox_claim(arena_t *a, struct outbox_claim *c, bool *found)
 {
 	char lease[16];
-	snprintf(lease, sizeof lease, "%d", OUTBOX_LEASE_SECONDS);
+	snprintf(lease, sizeof lease, "%lld", OUTBOX_LEASE_SECONDS);
 	const char *params[] = { lease };
 	enum {
 		CL_ID, CL_KIND, CL_USER_ID, CL_REQUEST_ID, CL_RECIPIENT, CL_SUBJECT, CL_SEALED,

@@ -24,12 +24,12 @@
 #include "services/context.h"
 
 /* A mail not sent this long after its cause is abandoned (API.md: 24 h). */
-#define OUTBOX_GIVE_UP_SECONDS (24 * 3600)
+#define OUTBOX_GIVE_UP_SECONDS (24LL * 3600)
 /* Retries back off up to this delay. */
 #define OUTBOX_RETRY_MAX_SECONDS 3600
 /* How long a claim lasts: well past the longest send, so that only a
  * mailer that is gone loses one. */
-#define OUTBOX_LEASE_SECONDS (8 * MAILER_TIMEOUT_SECONDS)
+#define OUTBOX_LEASE_SECONDS (8LL * MAILER_TIMEOUT_SECONDS)
 /* gala maintenance deletes finished rows (bodies long erased) this old. */
 #define OUTBOX_KEEP_DAYS 7
 
