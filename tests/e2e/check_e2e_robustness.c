@@ -6,6 +6,7 @@
 #include "autoconf.h"
 
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,10 +88,12 @@ static int documented_type(const cJSON *op, const struct http_resp *r)
 	return found;
 }
 
+/* json: whether the answer must be JSON; the documentation nginx serves
+ * itself ("x-gala-served-by": "nginx") is an HTML page to a GET. */
 static void check_answer(const cJSON *op, const char *method, const char *path, const char *what,
-    const struct http_resp *r)
+    bool json, const struct http_resp *r)
 {
-	int json_ok = r->body_len == 0 || r->json != NULL || documented_type(op, r);
+	int json_ok = !json || r->body_len == 0 || r->json != NULL || documented_type(op, r);
 	if (r->status >= 500 || r->status == 0 || !json_ok) {
 		fprintf(stderr, "%s %s (%s): %ld %.200s\n", method, path, what, r->status, r->body);
 		failures++;
@@ -120,6 +123,9 @@ START_TEST(every_route_survives_bad_input)
 			if (strcmp(method, "GET") && strcmp(method, "POST") && strcmp(method, "PATCH") &&
 			    strcmp(method, "DELETE"))
 				continue;
+			const cJSON *served_by = cJSON_GetObjectItem(op, "x-gala-served-by");
+			bool json = !(cJSON_IsString(served_by) &&
+			    strcmp(served_by->valuestring, "nginx") == 0 && strcmp(method, "GET") == 0);
 			for (size_t t = 0; t < 3; t++) {
 				for (size_t i = 0; i < (strchr(path->string, '{') ? 2u : 1u); i++) {
 					char p[512];
@@ -136,7 +142,7 @@ START_TEST(every_route_survives_bad_input)
 						}
 						struct http_resp r;
 						http_json(method, full, tokens[t], body, &r);
-						check_answer(op, method, full, body ? body : "query", &r);
+						check_answer(op, method, full, body ? body : "query", json, &r);
 						http_resp_free(&r);
 						requests++;
 					}

@@ -122,6 +122,32 @@ END_TEST
 static const char *const http_methods[] = { "get", "put", "post", "delete", "options", "head",
 	"patch", "trace", NULL };
 
+/* An operation that nginx answers itself ("x-gala-served-by": "nginx"). */
+static bool served_by_nginx(const cJSON *op)
+{
+	const cJSON *v = at(op, "x-gala-served-by");
+	return cJSON_IsString(v) && strcmp(v->valuestring, "nginx") == 0;
+}
+
+static bool is_routed(const char *pattern, const char *method_lower)
+{
+	for (size_t i = 0; i < api_routes_count; i++) {
+		char method[16];
+		lower(api_routes[i].method, method, sizeof method);
+		if (strcmp(api_routes[i].pattern, pattern) == 0 && strcmp(method, method_lower) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool is_method(const char *name)
+{
+	for (const char *const *m = http_methods; *m != NULL; m++)
+		if (strcmp(*m, name) == 0)
+			return true;
+	return false;
+}
+
 START_TEST(every_documented_operation_is_routed)
 {
 	const cJSON *item;
@@ -129,24 +155,74 @@ START_TEST(every_documented_operation_is_routed)
 	cJSON_ArrayForEach(item, at(doc, "paths")) {
 		const cJSON *member;
 		cJSON_ArrayForEach(member, item) {
-			bool is_method = false;
-			for (const char *const *m = http_methods; *m != NULL; m++)
-				is_method = is_method || strcmp(*m, member->string) == 0;
-			if (!is_method)
+			if (!is_method(member->string) || served_by_nginx(member))
 				continue;
 			operations++;
-			bool routed = false;
-			for (size_t i = 0; i < api_routes_count && !routed; i++) {
-				char method[16];
-				lower(api_routes[i].method, method, sizeof method);
-				routed = strcmp(api_routes[i].pattern, item->string) == 0 &&
-				    strcmp(method, member->string) == 0;
-			}
-			ck_assert_msg(routed, "%s %s is documented but not in the route table",
-			    member->string, item->string);
+			ck_assert_msg(is_routed(item->string, member->string),
+			    "%s %s is documented but not in the route table", member->string,
+			    item->string);
 		}
 	}
 	ck_assert_int_eq(operations, (int)api_routes_count);
+}
+END_TEST
+
+/* The text of the source tree's file rel, or NULL (free() it). */
+static char *read_source(const char *rel)
+{
+	const char *src = getenv("GALA_SRCDIR");
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", src ? src : ".", rel);
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	char *text = NULL;
+	size_t len = 0, cap = 0, n;
+	char chunk[8192];
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		if (len + n + 1 > cap) {
+			cap = (len + n + 1) * 2;
+			char *grown = realloc(text, cap);
+			ck_assert_ptr_nonnull(grown);
+			text = grown;
+		}
+		memcpy(text + len, chunk, n);
+		len += n;
+	}
+	fclose(f);
+	if (text != NULL)
+		text[len] = '\0';
+	return text;
+}
+
+/* What nginx serves itself (the documentation) has a location of its own in
+ * nginx/gala.conf and no route: the worker would never see the request. */
+START_TEST(operations_served_by_nginx_have_a_location_and_no_route)
+{
+	char *conf = read_source("nginx/gala.conf");
+	ck_assert_msg(conf != NULL, "cannot read nginx/gala.conf");
+	int served = 0;
+	const cJSON *item;
+	cJSON_ArrayForEach(item, at(doc, "paths")) {
+		const cJSON *member;
+		cJSON_ArrayForEach(member, item) {
+			if (!is_method(member->string) || !served_by_nginx(member))
+				continue;
+			served++;
+			ck_assert_msg(strcmp(member->string, "get") == 0,
+			    "%s %s: nginx serves static files to GET and HEAD only", member->string,
+			    item->string);
+			ck_assert_msg(!is_routed(item->string, member->string),
+			    "%s %s is served by nginx and in the route table", member->string,
+			    item->string);
+			char location[512];
+			snprintf(location, sizeof location, "location = %s {", item->string);
+			ck_assert_msg(strstr(conf, location) != NULL, "nginx/gala.conf has no \"%s\"",
+			    location);
+		}
+	}
+	free(conf);
+	ck_assert_int_eq(served, 2); /* /api/docs and /api/openapi.json */
 }
 END_TEST
 
@@ -342,6 +418,7 @@ int main(void)
 	tcase_add_test(tc, document_is_openapi_3_1);
 	tcase_add_test(tc, every_route_is_documented);
 	tcase_add_test(tc, every_documented_operation_is_routed);
+	tcase_add_test(tc, operations_served_by_nginx_have_a_location_and_no_route);
 	tcase_add_test(tc, every_error_code_is_in_the_error_schema);
 	tcase_add_test(tc, operations_state_what_the_pipeline_enforces);
 	tcase_add_test(tc, every_post_has_idempotency_key_and_path_parameters_are_declared);
