@@ -157,12 +157,14 @@ static void new_attempt_done(struct mcase *c)
 
 static const struct step steps[] = {
 	{ "pay: create the PaymentIntent", "POST", "/v1/payment_intents",
-	  502, "stripe_unavailable", first_arrange, pay_call, first_failed, retry, first_done },
+	  502, "stripe_unavailable", first_arrange, pay_call, first_failed, retry, first_done,
+	  false },
 	{ "pay while pending: read the PaymentIntent", "GET", "/v1/payment_intents/*",
-	  502, "stripe_unavailable", again_arrange, pay_call, again_failed, retry, again_done },
+	  502, "stripe_unavailable", again_arrange, pay_call, again_failed, retry, again_done,
+	  false },
 	{ "pay after a decline: cancel the old PaymentIntent", "POST",
 	  "/v1/payment_intents/*/cancel", 502, "stripe_unavailable", new_attempt_arrange, pay_call,
-	  new_attempt_failed, retry, new_attempt_done },
+	  new_attempt_failed, retry, new_attempt_done, false },
 };
 #define NSTEPS (sizeof steps / sizeof steps[0])
 
