@@ -12,12 +12,13 @@
  * "writer TOKEN EVENT_ID" (a user and one of their events) and
  * "reader TOKEN" (a user whose events never change, for the list read).
  *
- * Prints, for every interval and once for the whole run:
+ * Prints a line for every interval (the last one may be shorter):
  *   interval=N seconds=S requests=R rate=X p50_ms=A p99_ms=B max_ms=C
  *   s5xx=E failed=F unexpected=U
  * (failed: no answer at all; unexpected: any other status than the one the
- * request must get), then "kind=NAME requests=R unexpected=U s5xx=E
- * failed=F" for each kind of request. */
+ * request must get), then for each kind of request over the whole run
+ *   kind=NAME requests=R p50_ms=A p99_ms=B unexpected=U s5xx=E failed=F
+ * and "total=R seconds=S". */
 #include "autoconf.h"
 
 #include <pthread.h>
@@ -78,12 +79,32 @@ struct tally {
 	long requests, s5xx, failed, unexpected;
 };
 
-/* What the threads add to, and the reporter takes out each interval. */
+/* Latencies in microseconds. */
+struct lat {
+	uint32_t *us;
+	size_t n, cap;
+};
+
+static void lat_add(struct lat *l, double seconds)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 4096;
+		uint32_t *p = realloc(l->us, cap * sizeof *p);
+		if (p == NULL)
+			return;
+		l->us = p;
+		l->cap = cap;
+	}
+	l->us[l->n++] = (uint32_t)(seconds * 1e6);
+}
+
+/* What the threads add to: the interval's latencies and counts, which the
+ * reporter takes out each interval, and the run's by kind. */
 static struct {
 	pthread_mutex_t mu;
-	uint32_t *lat_us;
-	size_t nlat, cap;
+	struct lat lat;
 	struct tally t;
+	struct lat kind_lat[K__COUNT];
 	struct tally by_kind[K__COUNT];
 } acc = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
@@ -100,16 +121,8 @@ static double now_s(void)
 static void record(enum kind k, long status, double latency_s)
 {
 	pthread_mutex_lock(&acc.mu);
-	if (acc.nlat == acc.cap) {
-		size_t cap = acc.cap ? 2 * acc.cap : 65536;
-		uint32_t *p = realloc(acc.lat_us, cap * sizeof *p);
-		if (p != NULL) {
-			acc.lat_us = p;
-			acc.cap = cap;
-		}
-	}
-	if (acc.nlat < acc.cap)
-		acc.lat_us[acc.nlat++] = (uint32_t)(latency_s * 1e6);
+	lat_add(&acc.lat, latency_s);
+	lat_add(&acc.kind_lat[k], latency_s);
 	struct tally *ts[] = { &acc.t, &acc.by_kind[k] };
 	for (int i = 0; i < 2; i++) {
 		ts[i]->requests++;
@@ -343,13 +356,13 @@ static double pct_ms(const uint32_t *v, size_t n, double q)
 static void report(const char *label, double seconds)
 {
 	pthread_mutex_lock(&acc.mu);
-	uint32_t *v = acc.lat_us;
-	size_t n = acc.nlat;
+	struct lat l = acc.lat;
 	struct tally t = acc.t;
-	acc.lat_us = NULL;
-	acc.nlat = acc.cap = 0;
+	memset(&acc.lat, 0, sizeof acc.lat);
 	memset(&acc.t, 0, sizeof acc.t);
 	pthread_mutex_unlock(&acc.mu);
+	uint32_t *v = l.us;
+	size_t n = l.n;
 	qsort(v, n, sizeof *v, cmp_u32);
 	printf("%s seconds=%.0f requests=%ld rate=%.1f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f "
 	    "s5xx=%ld failed=%ld unexpected=%ld\n", label, seconds, t.requests,
@@ -453,11 +466,15 @@ int main(int argc, char **argv)
 	report(label, rest);
 	for (int k = 0; k < K__COUNT; k++) {
 		const struct tally *t = &acc.by_kind[k];
+		struct lat *l = &acc.kind_lat[k];
+		qsort(l->us, l->n, sizeof *l->us, cmp_u32);
 		total.requests += t->requests;
-		printf("kind=%s requests=%ld unexpected=%ld s5xx=%ld failed=%ld\n", kinds[k].name,
-		    t->requests, t->unexpected, t->s5xx, t->failed);
+		printf("kind=%s requests=%ld p50_ms=%.2f p99_ms=%.2f unexpected=%ld s5xx=%ld "
+		    "failed=%ld\n", kinds[k].name, t->requests, pct_ms(l->us, l->n, 0.50),
+		    pct_ms(l->us, l->n, 0.99), t->unexpected, t->s5xx, t->failed);
+		free(l->us);
 	}
-	printf("total requests=%ld seconds=%.0f\n", total.requests, now_s() - started);
+	printf("total=%ld seconds=%.0f\n", total.requests, now_s() - started);
 	curl_global_cleanup();
 	return 0;
 }
