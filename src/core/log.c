@@ -136,6 +136,18 @@ static size_t log_sink_put(const char *p, size_t n)
 	return off;
 }
 
+/* The count of lines lost, as a line of its own, once lines fit again. */
+static void log_report_dropped(void)
+{
+	char ts[40], note[256];
+	log_timestamp(ts, sizeof ts);
+	int n = snprintf(note, sizeof note, "{\"timestamp\":\"%s\",\"level\":\"warning\","
+	    "\"logger\":\"gala.log\",\"message\":\"log lines dropped: the log target "
+	    "was full\",\"dropped\":%llu}\n", ts, log_dropped);
+	if (n > 0 && (size_t)n < sizeof note && log_sink_put(note, (size_t)n) == (size_t)n)
+		log_dropped = 0;
+}
+
 /* One write per line, so that lines of concurrent workers do not mix. */
 static void log_write_line(const char *line)
 {
@@ -157,15 +169,8 @@ static void log_write_line(const char *line)
 		log_dropped++;
 		return;
 	}
-	if (log_dropped > 0) {
-		char ts[40], note[256];
-		log_timestamp(ts, sizeof ts);
-		int n = snprintf(note, sizeof note, "{\"timestamp\":\"%s\",\"level\":\"warning\","
-		    "\"logger\":\"gala.log\",\"message\":\"log lines dropped: the log target "
-		    "was full\",\"dropped\":%llu}\n", ts, log_dropped);
-		if (n > 0 && (size_t)n < sizeof note && log_sink_put(note, (size_t)n) == (size_t)n)
-			log_dropped = 0;
-	}
+	if (log_dropped > 0)
+		log_report_dropped();
 }
 
 void log_emit(enum log_level level, const char *logger, const char *message,
