@@ -6,7 +6,6 @@
 #include "autoconf.h"
 
 #include <check.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
