@@ -37,14 +37,12 @@ static void assert_no_other_answers(const struct load *l)
  * what a client does. The first attempt may hold the key for the stale
  * period (its worker lost the database before settling it): 409 with
  * Retry-After meanwhile. */
-static void retry_create(struct fclient *c, const char *token, const char *title)
+static void retry_create(struct fclient *c, const char *token, const struct load_create *cr)
 {
-	char body[256];
-	snprintf(body, sizeof body, "{\"title\":\"%s\",\"starts_at\":\"2031-01-01T10:00:00Z\"}",
-	    title);
+	const char *title = cr->title;
 	long st = 0;
 	for (int i = 0; i < 60; i++) {
-		st = fclient_do(c, "POST", "/api/events", token, title, body);
+		st = fclient_do(c, "POST", "/api/events", token, title, cr->body);
 		if (st != 409)
 			break;
 		ck_assert_msg(fclient_error_problem(c, st, 409, "idempotency_key_in_use") == NULL,
@@ -106,7 +104,7 @@ static void restart_under_load(const char *mode)
 	for (int i = 0; i < l.ncreates; i++) {
 		const struct load_create *cr = &l.creates[i];
 		if (cr->status == 503 && cr->keyed) {
-			retry_create(&c, u.token, cr->title);
+			retry_create(&c, u.token, cr);
 			retried++;
 		}
 		if (*mode != '\0')

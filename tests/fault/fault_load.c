@@ -158,12 +158,14 @@ static void tally(struct load *l, int phase, const char *what, const struct fcli
 	pthread_mutex_unlock(&l->mu);
 }
 
-static void remember_create(struct load *l, const char *title, bool keyed, long status)
+static void remember_create(struct load *l, const char *title, const char *body, bool keyed,
+    long status)
 {
 	pthread_mutex_lock(&l->mu);
 	if (l->ncreates < LOAD_MAX_CREATES) {
 		struct load_create *c = &l->creates[l->ncreates++];
 		snprintf(c->title, sizeof c->title, "%s", title);
+		snprintf(c->body, sizeof c->body, "%s", body);
 		c->keyed = keyed;
 		c->status = status;
 	}
@@ -176,7 +178,7 @@ static void *load_thread(void *p)
 	struct load *l = arg->l;
 	struct fclient c;
 	fclient_init(&c);
-	char path[128], starts[32], title[48], body[256];
+	char path[128], starts[32], title[48], body[128];
 	snprintf(path, sizeof path, "/api/events/%s", l->event_id);
 	time_t t = time(NULL) + 30 * 86400;
 	struct tm tm;
@@ -202,7 +204,7 @@ static void *load_thread(void *p)
 			st = fclient_do(&c, "POST", "/api/events", l->token, keyed ? title : NULL, body);
 			tally(l, phase, keyed ? "POST /api/events (Idempotency-Key)" : "POST /api/events",
 			    &c, st);
-			remember_create(l, title, keyed, st);
+			remember_create(l, title, body, keyed, st);
 		}
 		}
 	}

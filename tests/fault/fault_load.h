@@ -47,10 +47,11 @@ struct load_tally {
 #define LOAD_MAX_THREADS 8
 #define LOAD_MAX_CREATES 20000
 
-/* A create the load sent: its title (unique) and key, and what came back
- * the first time. */
+/* A create the load sent: its title (unique, and its key when keyed), its
+ * body (a retry under the key must send the same) and its answer. */
 struct load_create {
 	char title[48];
+	char body[128];
 	bool keyed;
 	long status;
 };
