@@ -4,17 +4,34 @@
 #include "core/json.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
+
+/* How long a line already half written may wait for the rest to fit. */
+#define LOG_FINISH_LINE_MS 100
+
 static enum log_level log_min_level = LOG_LEVEL_INFO;
 static char log_request_id[80];
+
+/* Where lines go, found out at the first line (children of a fork keep
+ * it). A pipe or a socket whose reader stalls must cost a request nothing:
+ * lines are then dropped and counted, never waited for. */
+enum log_sink { SINK_UNKNOWN, SINK_PLAIN, SINK_PIPE, SINK_SOCKET };
+static enum log_sink log_sink;
+static int log_fd = STDERR_FILENO;
+static unsigned long long log_dropped;
 
 static const char *const log_level_names[] = {
 	[LOG_LEVEL_DEBUG] = "debug",
@@ -88,32 +105,98 @@ static size_t copy_as_utf8(char *out, const char *s, size_t len)
 	return o;
 }
 
-/* One write(2) per line of len bytes so that lines of concurrent workers
- * never mix. A line is JSON, so UTF-8, whatever bytes a client sent. */
+static void log_sink_open(void)
+{
+	struct stat st;
+	log_sink = SINK_PLAIN;
+	if (fstat(STDERR_FILENO, &st) != 0)
+		return;
+	if (S_ISSOCK(st.st_mode)) {
+		log_sink = SINK_SOCKET;
+	} else if (S_ISFIFO(st.st_mode)) {
+		/* A file description of our own: O_NONBLOCK set on the inherited
+		 * one would change it for every process sharing it. */
+		int fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0) {
+			log_fd = fd;
+			log_sink = SINK_PIPE;
+		}
+	}
+}
+
+static ssize_t log_sink_write(const char *p, size_t n)
+{
+	if (log_sink == SINK_SOCKET)
+		return send(log_fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return write(log_fd, p, n);
+}
+
+/* Writes all of p, or as much as the sink takes without waiting (a line
+ * begun is given LOG_FINISH_LINE_MS to end). Returns the bytes written. */
+static size_t log_sink_put(const char *p, size_t n)
+{
+	size_t off = 0;
+	long long deadline = 0;
+	while (off < n) {
+		ssize_t w = log_sink_write(p + off, n - off);
+		if (w > 0) {
+			off += (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w == 0 || off == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			break;
+		long long now = clock_ms();
+		if (deadline == 0)
+			deadline = now + LOG_FINISH_LINE_MS;
+		struct pollfd pfd = { .fd = log_fd, .events = POLLOUT };
+		if (now >= deadline || poll(&pfd, 1, (int)(deadline - now)) <= 0)
+			break;
+	}
+	return off;
+}
+
+/* The count of lines lost, as a line of its own, once lines fit again. */
+static void log_report_dropped(void)
+{
+	char ts[40], note[256];
+	log_timestamp(ts, sizeof ts);
+	int n = snprintf(note, sizeof note, "{\"timestamp\":\"%s\",\"level\":\"warning\","
+	    "\"logger\":\"gala.log\",\"message\":\"log lines dropped: the log target "
+	    "was full\",\"dropped\":%llu}\n", ts, log_dropped);
+	if (n > 0 && (size_t)n < sizeof note && log_sink_put(note, (size_t)n) == (size_t)n)
+		log_dropped = 0;
+}
+
+/* One write per line, so that lines of concurrent workers do not mix. A
+ * line is JSON, so UTF-8, whatever bytes a client sent. */
 static void log_write_line(const char *line, size_t len)
 {
+	if (log_sink == SINK_UNKNOWN)
+		log_sink_open();
 	bool text = utf8_valid(line, len);
 	size_t room = (text ? len : 3 * len) + 1;
 	char stackbuf[4096];
 	char *out = room <= sizeof stackbuf ? stackbuf : malloc(room);
-	if (out == NULL)
+	if (out == NULL) {
+		log_dropped++;
 		return;
+	}
 	if (text)
 		memcpy(out, line, len);
 	else
 		len = copy_as_utf8(out, line, len);
 	out[len] = '\n';
-	size_t off = 0;
-	while (off < len + 1) {
-		ssize_t w = write(STDERR_FILENO, out + off, len + 1 - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
+	bool written = log_sink_put(out, len + 1) == len + 1;
 	if (out != stackbuf)
 		free(out);
+	if (!written) {
+		log_dropped++;
+		return;
+	}
+	if (log_dropped > 0)
+		log_report_dropped();
 }
 
 void log_emit(enum log_level level, const char *logger, const char *message,

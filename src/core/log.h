@@ -1,7 +1,13 @@
 /* Structured logging: one JSON object per line on stderr (journald keeps it),
  * with timestamp, level, logger, message, the current request id when there
  * is one, and any context fields. Callers never pass a password, token, OTP,
- * secret or card detail. */
+ * secret or card detail.
+ *
+ * Logging never holds a request: when stderr is a pipe or a socket that
+ * does not take a line at once (its reader stalled), or a write fails (a
+ * full disk), the line is dropped and counted, and the count is logged as
+ * a line of its own ("log lines dropped", logger gala.log) once lines fit
+ * again. */
 #ifndef GALA_LOG_H
 #define GALA_LOG_H
 

@@ -29,6 +29,7 @@ import re
 import secrets
 import socket
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -813,6 +814,15 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def _reset(self):
+        """Abort the connection with a TCP RST (SO_LINGER 0), as a middlebox
+        or a crashed peer does: the client reads ECONNRESET, not an EOF."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # The descriptor closes once the handler's rfile and wfile let go of
+        # it, without the FIN a shutdown() would send first.
+        self.connection.close()
+
     def _handle(self):
         st = self.server.state
         url = urllib.parse.urlsplit(self.path)
@@ -1023,6 +1033,8 @@ class Handler(BaseHTTPRequestHandler):
             st.wake.wait(rule["delay_ms"] / 1000.0)
             if real:       # it happened; answer late (the client has likely given up)
                 return self._reply(rec, real[0], real[1], hdrs)
+        if mode == "reset":
+            return self._reset()
         # drop, or a hang of a request that never took effect: no answer at all
         self._drop()
 
@@ -1140,8 +1152,8 @@ def control(server, method, url, body):
 
 def add_rule(st, body):
     mode = body.get("mode", "error")
-    if mode not in ("error", "5xx", "hang", "slow", "drop"):
-        raise ValueError("mode must be error, 5xx, hang, slow or drop")
+    if mode not in ("error", "5xx", "hang", "slow", "drop", "reset"):
+        raise ValueError("mode must be error, 5xx, hang, slow, drop or reset")
     status = int(body.get("status") or (500 if mode == "5xx" else 402))
     rule = {
         "id": st.next_rule_id(), "method": body.get("method", "*").upper(),
@@ -1155,7 +1167,7 @@ def add_rule(st, body):
         # this fake's default, not 5xx, so a retry after a 500 runs for real.
         "store": bool(body.get("store", mode == "error" and status != 429)),
     }
-    if mode in ("hang", "drop", "slow"):
+    if mode in ("hang", "drop", "reset", "slow"):
         rule["store"] = False           # nothing to store: no answer, or the real one
     if isinstance(rule["error"], dict) and "error" in rule["error"]:
         rule["error"] = rule["error"]["error"]      # accept a whole {"error": {...}} too

@@ -558,6 +558,27 @@ class Idempotency(FakeCase):
         rec = self.ctl("GET", "/_fake/requests?path_prefix=/v1/transfers")["requests"][0]
         self.assertEqual((rec["fault"], rec["status"]), ("drop", None))
 
+    def test_reset(self):
+        # A TCP reset, not an EOF: the client sees ECONNRESET, before or after
+        # the effect, and the request log shows the fault.
+        self.ctl("POST", "/_fake/fail", {"path": "/v1/transfers", "mode": "reset"})
+        with self.assertRaises(ConnectionResetError):
+            self.transfer("r1")
+        self.assertEqual(self.count("transfer"), 0)
+        s, h, _ = self.transfer("r1")                         # nothing stored: runs for real
+        self.assertEqual(s, 200)
+        self.assertNotIn("Idempotent-Replayed", h)
+        self.ctl("POST", "/_fake/fail", {"path": "/v1/transfers", "mode": "reset",
+                                         "after_effect": True})
+        with self.assertRaises(ConnectionResetError):
+            self.transfer("r2")
+        self.assertEqual(self.count("transfer"), 2)
+        self.assertEqual(self.transfer("r2")[1]["Idempotent-Replayed"], "true")
+        self.assertEqual(self.count("transfer"), 2)
+        recs = self.ctl("GET", "/_fake/requests?path_prefix=/v1/transfers")["requests"]
+        self.assertEqual([(r["fault"], r["status"]) for r in recs],
+                         [("reset", None), (None, 200), ("reset", None), (None, 200)])
+
     def test_slow_and_in_flight_conflict(self):
         self.ctl("POST", "/_fake/fail", {"path": "/v1/transfers", "mode": "slow",
                                          "delay_ms": 800})
