@@ -4,23 +4,27 @@
 
 GALA_PACKAGES=(
     build-essential autoconf automake libtool pkg-config            # toolchain
-    libfcgi-dev libpq-dev libcjson-dev libcurl4-openssl-dev         # libraries
+    libpq-dev libcjson-dev libcurl4-openssl-dev                     # libraries
     libsodium-dev libssl-dev check
     postgresql pgbouncer nginx openssl curl                         # the local stack
     python3-aiosmtpd                                                # SMTP sink (tests/fakes)
     wrk                                                             # bench/run
 )
 
-# Install the missing packages with apt-get when root; otherwise print the
-# exact command and fail. On a system without dpkg, say so and carry on:
-# configure names any library that is still missing.
+# For the libFuzzer targets (scripts/fuzz, and its smoke run in scripts/test).
+GALA_FUZZ_PACKAGES=(clang libclang-rt-dev)
+
+# Install the missing packages, GALA_PACKAGES and any given as arguments,
+# with apt-get when root; otherwise print the exact command and fail. On a
+# system without dpkg, say so and carry on: configure names any library
+# that is still missing.
 gala_install_deps() {
     local missing=() p
     if ! command -v dpkg-query >/dev/null; then
-        echo "deps: not a Debian/Ubuntu system; install the equivalents of: ${GALA_PACKAGES[*]}" >&2
+        echo "deps: not a Debian/Ubuntu system; install the equivalents of: ${GALA_PACKAGES[*]} $*" >&2
         return 0
     fi
-    for p in "${GALA_PACKAGES[@]}"; do
+    for p in "${GALA_PACKAGES[@]}" "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
     [[ ${#missing[@]} -eq 0 ]] && return 0
