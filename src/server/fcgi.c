@@ -65,9 +65,18 @@ size_t fcgi_want(const struct fcgi_parser *p)
 {
 	if (!reading(p))
 		return 0;
+	/* Between requests, a BEGIN_REQUEST record and the next header: no
+	 * request ends sooner. */
+	if (p->state == FCGI_IDLE && p->header_len == 0)
+		return 3 * HEADER_LEN;
 	if (p->header_len < HEADER_LEN)
 		return HEADER_LEN - p->header_len;
-	return p->content_left + p->padding_left;
+	/* Else the rest of the record and the next header, unless this record
+	 * may end the params, the body or the request: an empty record (with
+	 * padding), or the ABORT_REQUEST of the request. */
+	bool may_end = p->content_len == 0 ||
+	    (p->type == REC_ABORT_REQUEST && active(p) && p->id == p->request_id);
+	return p->content_left + p->padding_left + (may_end ? 0 : HEADER_LEN);
 }
 
 static void put_header(unsigned char *h, unsigned type, unsigned id, size_t content_len)
@@ -305,10 +314,9 @@ static void record_end(struct fcgi_parser *p)
 	}
 }
 
-size_t fcgi_feed(struct fcgi_parser *p, const unsigned char *data, size_t len)
+/* The rest of a record header, or of a record's content and padding. */
+static size_t feed_step(struct fcgi_parser *p, const unsigned char *data, size_t len)
 {
-	if (!reading(p) || len == 0)
-		return 0;
 	if (p->header_len < HEADER_LEN) {
 		size_t n = HEADER_LEN - p->header_len;
 		if (n > len)
@@ -332,6 +340,14 @@ size_t fcgi_feed(struct fcgi_parser *p, const unsigned char *data, size_t len)
 	used += pad;
 	if (p->content_left == 0 && p->padding_left == 0)
 		record_end(p);
+	return used;
+}
+
+size_t fcgi_feed(struct fcgi_parser *p, const unsigned char *data, size_t len)
+{
+	size_t used = 0;
+	while (used < len && reading(p) && p->reply_len == 0)
+		used += feed_step(p, data + used, len - used);
 	return used;
 }
 
@@ -386,6 +402,7 @@ static int write_all(int fd, struct iovec *iov, int iovcnt, long long deadline_m
 enum fcgi_state fcgi_read(int fd, struct fcgi_parser *p, long long deadline_ms)
 {
 	unsigned char buf[16384];
+	size_t have = 0, fed = 0;
 	for (;;) {
 		if (p->reply_len > 0) {
 			struct iovec iov = { p->reply, p->reply_len };
@@ -394,6 +411,13 @@ enum fcgi_state fcgi_read(int fd, struct fcgi_parser *p, long long deadline_ms)
 				fail(p, "could not send a reply");
 				return p->state;
 			}
+		}
+		/* What was read is never more than the parser wanted: it takes
+		 * it all, between the replies it makes, unless the peer broke
+		 * the protocol. */
+		if (fed < have && reading(p)) {
+			fed += fcgi_feed(p, buf + fed, have - fed);
+			continue;
 		}
 		size_t want = fcgi_want(p);
 		if (want == 0)
@@ -405,8 +429,8 @@ enum fcgi_state fcgi_read(int fd, struct fcgi_parser *p, long long deadline_ms)
 		}
 		ssize_t n = read(fd, buf, want < sizeof buf ? want : sizeof buf);
 		if (n > 0) {
-			/* n <= want: one call takes it all. */
-			fcgi_feed(p, buf, (size_t)n);
+			have = (size_t)n;
+			fed = 0;
 		} else if (n == 0) {
 			fail(p, between ? NULL : "the connection closed in the middle of a request");
 			return p->state;
@@ -427,10 +451,14 @@ enum fcgi_state fcgi_read(int fd, struct fcgi_parser *p, long long deadline_ms)
 int fcgi_write_response(int fd, unsigned request_id, const char *data, size_t len,
     long long deadline_ms)
 {
-	/* Up to 16 STDOUT records a call, then the empty one and END_REQUEST. */
+	/* Up to 16 STDOUT records a call; the last call adds the empty one
+	 * and END_REQUEST. */
 	unsigned char headers[16][HEADER_LEN], tail[HEADER_LEN + 16];
-	for (size_t off = 0; off < len;) {
-		struct iovec iov[32];
+	put_header(tail, REC_STDOUT, request_id, 0);
+	put_end_request(tail + HEADER_LEN, request_id, STATUS_REQUEST_COMPLETE);
+	size_t off = 0;
+	do {
+		struct iovec iov[33];
 		int n = 0;
 		for (int r = 0; r < 16 && off < len; r++) {
 			size_t chunk = len - off < STDOUT_CHUNK ? len - off : STDOUT_CHUNK;
@@ -439,13 +467,12 @@ int fcgi_write_response(int fd, unsigned request_id, const char *data, size_t le
 			iov[n++] = (struct iovec){ (char *)data + off, chunk };
 			off += chunk;
 		}
+		if (off == len)
+			iov[n++] = (struct iovec){ tail, sizeof tail };
 		if (write_all(fd, iov, n, deadline_ms) != 0)
 			return -1;
-	}
-	put_header(tail, REC_STDOUT, request_id, 0);
-	put_end_request(tail + HEADER_LEN, request_id, STATUS_REQUEST_COMPLETE);
-	struct iovec iov = { tail, sizeof tail };
-	return write_all(fd, &iov, 1, deadline_ms);
+	} while (off < len);
+	return 0;
 }
 
 int fcgi_end_request(int fd, unsigned request_id, long long deadline_ms)

@@ -351,6 +351,34 @@ static long max_worker_rss_kb(const char *pids)
 	return max;
 }
 
+/* The CPU time the workers used so far, in clock ticks. */
+static long long workers_cpu_ticks(const char *pids)
+{
+	long long ticks = 0;
+	for (const char *p = pids; *p != '\0';) {
+		char *end;
+		long pid = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		char path[64], stat[1024];
+		snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+		FILE *f = fopen(path, "r");
+		ck_assert_ptr_nonnull(f);
+		size_t len = fread(stat, 1, sizeof stat - 1, f);
+		fclose(f);
+		stat[len] = '\0';
+		/* utime and stime: the 12th and 13th fields after "(comm)". */
+		const char *q = strrchr(stat, ')');
+		ck_assert_ptr_nonnull(q);
+		long long utime, stime;
+		ck_assert_int_eq(sscanf(q + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld",
+		    &utime, &stime), 2);
+		ticks += utime + stime;
+		p = end;
+	}
+	return ticks;
+}
+
 /* Workers the master saw exit (a crash, or any other end). */
 static int worker_exits(void)
 {
@@ -385,6 +413,12 @@ static void teardown(void)
 	long rss = max_worker_rss_kb(pids);
 	ck_assert_msg(rss - rss_before_kb <= WORKER_RSS_BOUND_KB,
 	    "a worker grew from %ld to %ld KiB", rss_before_kb, rss);
+	/* No worker is left busy (a loop on a dead connection): the pool at
+	 * rest uses no CPU. */
+	long long ticks = workers_cpu_ticks(pids);
+	usleep(500 * 1000);
+	ck_assert_msg(workers_cpu_ticks(pids) - ticks <= sysconf(_SC_CLK_TCK) / 20,
+	    "the workers used CPU at rest");
 	free(pids);
 	free(pids_before);
 }
