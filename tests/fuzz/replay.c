@@ -1,7 +1,8 @@
 /* The main of a fuzz target in make check: runs each file of the seed
  * corpus tests/fuzz/corpus/NAME (NAME: the program's name without
  * "fuzz_"), or of the directories and files given as arguments, through
- * the target once. Fails on an empty corpus: it would prove nothing. */
+ * the target once. Fails on an empty corpus (it would prove nothing) and
+ * when the replay takes over REPLAY_MAX_SECONDS (a hang is a failure too). */
 #include "autoconf.h"
 
 #include <dirent.h>
@@ -9,8 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fuzz.h"
+
+#define REPLAY_MAX_SECONDS 60
 
 static int replay_file(const char *path)
 {
@@ -82,6 +86,7 @@ static int replay_path(const char *path)
 
 int main(int argc, char **argv)
 {
+	alarm(REPLAY_MAX_SECONDS);
 	int total = 0;
 	if (argc > 1) {
 		for (int i = 1; i < argc && total >= 0; i++) {
