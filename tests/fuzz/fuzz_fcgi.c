@@ -104,7 +104,10 @@ static void read_from_socket(arena_t *a, const uint8_t *data, size_t size)
 	shutdown(sv[1], SHUT_WR);
 	struct fcgi_parser p;
 	fcgi_parser_init(&p, a);
-	long long deadline = clock_ms() + 5000;
+	/* Only a write can wait: many replies (to management records) fill
+	 * the socket before the peer reads them, as a peer that never reads
+	 * would, and the worker gives up at the deadline. */
+	long long deadline = clock_ms() + 1000;
 	size_t expected = 0;
 	for (int requests = 0; requests < 64; requests++) {
 		if (fcgi_read(sv[0], &p, deadline) == FCGI_PARAMS_DONE) {
@@ -118,11 +121,14 @@ static void read_from_socket(arena_t *a, const uint8_t *data, size_t size)
 			fcgi_end_request(sv[0], p.request_id, deadline);
 		else
 			break;
+		/* The peer takes what was written (the replies too). */
+		char sink[65536];
+		while (read(sv[1], sink, sizeof sink) > 0)
+			;
 		request_done(a, &p, expected);
 	}
-	/* The input ends: everything was read by the time the peer is gone. */
+	/* The reads end with the input. */
 	FUZZ_ASSERT(p.state == FCGI_FAILED || p.state == FCGI_IDLE);
-	FUZZ_ASSERT(clock_ms() < deadline);
 	close(sv[0]);
 	close(sv[1]);
 }
