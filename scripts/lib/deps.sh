@@ -5,7 +5,7 @@
 
 GALA_PACKAGES=(
     build-essential autoconf automake libtool pkg-config            # toolchain
-    libfcgi-dev libpq-dev libcjson-dev libcurl4-openssl-dev         # libraries
+    libpq-dev libcjson-dev libcurl4-openssl-dev                     # libraries
     libsodium-dev libssl-dev check
     postgresql pgbouncer nginx openssl curl                         # the local stack
     python3-aiosmtpd                                                # SMTP sink (tests/fakes)
@@ -22,15 +22,19 @@ command -v npm >/dev/null || GALA_PACKAGES+=(npm)
 GALA_NODE_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 GALA_NODE_DIR=$GALA_NODE_REPO/.local/node
 
-# Install the missing packages with apt-get when root; otherwise print the
-# exact command and fail. On a system without dpkg, say so and carry on:
-# configure names any library that is still missing.
+# For the libFuzzer targets (scripts/fuzz, and its smoke run in scripts/test).
+GALA_FUZZ_PACKAGES=(clang libclang-rt-dev)
+
+# Install the missing packages, GALA_PACKAGES and any given as arguments,
+# with apt-get when root; otherwise print the exact command and fail. On a
+# system without dpkg, say so and carry on: configure names any library
+# that is still missing.
 gala_install_deps() {
     local missing=() p
     if ! command -v dpkg-query >/dev/null; then
-        echo "deps: not a Debian/Ubuntu system; install the equivalents of: ${GALA_PACKAGES[*]}" >&2
+        echo "deps: not a Debian/Ubuntu system; install the equivalents of: ${GALA_PACKAGES[*]} $*" >&2
     else
-        for p in "${GALA_PACKAGES[@]}"; do
+        for p in "${GALA_PACKAGES[@]}" "$@"; do
             dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
         done
     fi

@@ -41,9 +41,7 @@ static unsigned role_bit(const char *role)
 	return 0;
 }
 
-/* The token of the request, or NULL; *malformed when an Authorization
- * header is there but is not a Bearer token. */
-static const char *request_token(struct request *req, bool *from_cookie, bool *malformed)
+const char *auth_request_token(const struct request *req, bool *from_cookie, bool *malformed)
 {
 	*from_cookie = false;
 	*malformed = false;
@@ -133,7 +131,7 @@ int auth_stage(struct request *req, enum auth_mode mode)
 	if (r->auth == AUTH_NONE)
 		return 0;
 	bool from_cookie, malformed;
-	const char *token = request_token(req, &from_cookie, &malformed);
+	const char *token = auth_request_token(req, &from_cookie, &malformed);
 	if (malformed) {
 		http_respond_error(req, GE_INVALID_TOKEN, NULL,
 		    "the Authorization header must be \"Bearer <token>\"");

@@ -39,6 +39,11 @@ enum auth_outcome auth_settle(struct request *req);
 
 /* --- For the unit tests. --- */
 
+/* The token of the request, or NULL: "Authorization: Bearer <token>", else
+ * the session cookie (*from_cookie). *malformed when an Authorization
+ * header is there but is not a Bearer token. */
+const char *auth_request_token(const struct request *req, bool *from_cookie, bool *malformed);
+
 /* The CSRF decision: true to allow. A safe method passes. An unsafe one
  * with an Origin needs that Origin to be FRONTEND_URL and X-CSRF-Token to
  * match the token's claim; without an Origin, a bearer token passes (a

@@ -13,8 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <fcgiapp.h>
-
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/config.h"
@@ -26,6 +24,7 @@
 #include "http/request.h"
 #include "http/response.h"
 #include "core/clock.h"
+#include "server/fcgi.h"
 
 #define WORKER_ARENA_CHUNK ((size_t)64 * 1024)
 /* What one request may take from the arena (bodies, parsed JSON, rows,
@@ -79,7 +78,7 @@ static void worker_signals(sigset_t *wait_mask)
 #define WORKER_MAX_CONNS 64
 
 struct held_conn {
-	FCGX_Request fr;
+	int fd;                           /* -1: a free slot */
 	long long last_used_ms;
 	unsigned long long ready_round;   /* poll round it was first seen ready; 0: not */
 };
@@ -91,16 +90,15 @@ static unsigned long long worker_listen_round;
 
 static void held_conn_close(struct held_conn *c)
 {
-	close(c->fr.ipcFd);
-	c->fr.ipcFd = -1;
-	c->fr.detached = 0;
+	close(c->fd);
+	c->fd = -1;
 	c->ready_round = 0;
 }
 
 static int free_conn(const struct held_conn *conns)
 {
 	for (int i = 0; i < WORKER_MAX_CONNS; i++)
-		if (conns[i].fr.ipcFd < 0)
+		if (conns[i].fd < 0)
 			return i;
 	return -1;
 }
@@ -110,13 +108,10 @@ static int free_conn(const struct held_conn *conns)
 static int worker_accept(struct held_conn *conns, int slot, int listen_fd)
 {
 	worker_listen_round = 0;
-	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return -1;
-	/* libfcgi reads a request from ipcFd when it is set; keepConnection
-	 * stops FCGX_Accept_r from closing the fd we just handed it. */
-	conns[slot].fr.ipcFd = fd;
-	conns[slot].fr.keepConnection = 1;
+	conns[slot].fd = fd;
 	return slot;
 }
 
@@ -130,9 +125,9 @@ static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *w
 	int which[WORKER_MAX_CONNS];
 	int n = 0;
 	for (int i = 0; i < WORKER_MAX_CONNS; i++) {
-		if (conns[i].fr.ipcFd < 0)
+		if (conns[i].fd < 0)
 			continue;
-		pfd[n] = (struct pollfd){ .fd = conns[i].fr.ipcFd, .events = POLLIN | POLLRDHUP };
+		pfd[n] = (struct pollfd){ .fd = conns[i].fd, .events = POLLIN | POLLRDHUP };
 		which[n++] = i;
 	}
 	int slot = draining ? -1 : free_conn(conns);
@@ -185,7 +180,7 @@ static bool worker_drained(const struct held_conn *conns, long long now, long lo
 	if (now - since > WORKER_DRAIN_MAX_MS)
 		return true;
 	for (int i = 0; i < WORKER_MAX_CONNS; i++)
-		if (conns[i].fr.ipcFd >= 0 && now - conns[i].last_used_ms < WORKER_DRAIN_IDLE_MS)
+		if (conns[i].fd >= 0 && now - conns[i].last_used_ms < WORKER_DRAIN_IDLE_MS)
 			return false;
 	return true;
 }
@@ -205,41 +200,71 @@ static void access_log(const struct request *req)
 	log_line_end(&worker_access_line);
 }
 
-/* Reads CONTENT_LENGTH bytes of body into the arena, unless there are more
- * than the route takes (then the pipeline answers 413). */
-static void worker_handle(FCGX_Request *fr, arena_t *arena, struct worker_slot *slot,
+/* How long a peer may take to send a whole request, and to take its
+ * response: nginx sends a request it has buffered at once and reads the
+ * response as it comes, so only a broken or hostile peer is cut off. */
+#define WORKER_IO_TIMEOUT_MS 5000
+
+/* Reads the request waiting on c: the params, then the body unless the
+ * route takes less than CONTENT_LENGTH (then the pipeline answers 413 and
+ * the body is dropped as it arrives). Returns FCGI_REQUEST_DONE with *req
+ * ready, or the state that ended it. */
+static enum fcgi_state worker_read(struct held_conn *c, struct fcgi_parser *p,
+    struct request *req, const struct route *table, size_t nroutes)
+{
+	long long deadline = clock_ms() + WORKER_IO_TIMEOUT_MS;
+	if (fcgi_read(c->fd, p, deadline) != FCGI_PARAMS_DONE)
+		return p->state;
+	request_init(req, p->arena, p->envp, NULL, 0);
+	pipeline_route(req, table, nroutes);
+	const char *cl = request_header(req, "Content-Length");
+	long long clen = cl && *cl ? strtoll(cl, NULL, 10) : 0;
+	req->body_too_large = clen > 0 && (unsigned long long)clen > pipeline_body_limit(req);
+	size_t expected = clen > 0 && !req->body_too_large ? (size_t)clen : 0;
+	fcgi_expect_body(p, expected);
+	if (fcgi_read(c->fd, p, deadline) != FCGI_REQUEST_DONE)
+		return p->state;
+	if (expected > 0) {
+		req->body = p->body;
+		req->body_len = p->body_len;
+	}
+	if (p->body_len != expected)
+		http_respond_error(req, GE_BAD_REQUEST, NULL, "the request body was cut short");
+	return FCGI_REQUEST_DONE;
+}
+
+/* Serves the request waiting on c, if one is; closes c when its peer
+ * broke the protocol, was too slow, or did not ask to keep it. Returns
+ * true when a request was answered. */
+static bool worker_serve(struct held_conn *c, arena_t *arena, struct worker_slot *slot,
     const struct route *table, size_t nroutes)
 {
+	struct fcgi_parser p;
 	struct request req;
-	request_init(&req, arena, fr->envp, NULL, 0);
-	pipeline_route(&req, table, nroutes);
-	const char *cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
-	long long clen = cl && *cl ? strtoll(cl, NULL, 10) : 0;
-	bool too_large = clen > 0 && (unsigned long long)clen > pipeline_body_limit(&req);
-	size_t body_len = 0;
-	if (clen > 0 && !too_large) {
-		char *body = arena_alloc(arena, (size_t)clen + 1);
-		int got = FCGX_GetStr(body, (int)clen, fr->in);
-		body_len = got > 0 ? (size_t)got : 0;
-		body[body_len] = '\0';
-		req.body = body;
-		req.body_len = body_len;
+	fcgi_parser_init(&p, arena);
+	enum fcgi_state st = worker_read(c, &p, &req, table, nroutes);
+	if (st == FCGI_IDLE)
+		return false;
+	if (st == FCGI_ABORTED) {
+		if (fcgi_end_request(c->fd, p.request_id, clock_ms() + WORKER_IO_TIMEOUT_MS) != 0 ||
+		    !p.keep_conn)
+			held_conn_close(c);
+		return false;
 	}
-	req.body_too_large = too_large;
-	/* Drain what is left so that closing never resets a connection nginx
-	 * is still writing to. */
-	char sink[4096];
-	while (FCGX_GetStr(sink, sizeof sink, fr->in) > 0)
-		;
+	if (st != FCGI_REQUEST_DONE) {
+		if (p.error != NULL)
+			log_warn("gala.worker", "FastCGI connection dropped: %s", p.error);
+		held_conn_close(c);
+		return false;
+	}
 
+	slot->busy_since_ms = clock_ms();
 	log_set_request_id(req.request_id);
 	snprintf(slot->route, sizeof slot->route, "%s %s", req.method, req.path);
-
-	if (clen > 0 && !too_large && body_len != (size_t)clen)
-		http_respond_error(&req, GE_BAD_REQUEST, NULL, "the request body was cut short");
-	else
+	if (req.resp.status == 0)          /* else the body was cut short */
 		pipeline_run(&req, table, nroutes);
 	db_request_done();
+	slot->busy_since_ms = 0;
 
 	buf_t out;
 	buf_init(&out, RESPONSE_MAX_BYTES);
@@ -249,10 +274,13 @@ static void worker_handle(FCGX_Request *fr, arena_t *arena, struct worker_slot *
 		http_respond_error(&req, GE_INTERNAL, NULL, NULL);
 		response_serialize(&req, &out);
 	}
-	/* On failure libfcgi closes the connection at FCGX_Finish_r. */
-	if (FCGX_PutStr(out.data, (int)out.len, fr->out) != (int)out.len)
-		log_warn("gala.worker", "the response (%d) could not be written to nginx",
-		    req.resp.status);
+	if (fcgi_write_response(c->fd, p.request_id, out.data, out.len,
+		clock_ms() + WORKER_IO_TIMEOUT_MS) != 0) {
+		log_warn("gala.worker", "FastCGI connection dropped: the response could not be sent");
+		held_conn_close(c);
+	} else if (!p.keep_conn) {
+		held_conn_close(c);
+	}
 	buf_free(&out);
 	metrics_observe_request(req.route != NULL ? (unsigned)(req.route - table) :
 	    METRICS_ROUTE_UNMATCHED, req.resp.status, clock_us() - req.started_us);
@@ -263,6 +291,7 @@ static void worker_handle(FCGX_Request *fr, arena_t *arena, struct worker_slot *
 		 * a fresh worker takes over. */
 		worker_stop = 1;
 	}
+	return true;
 }
 
 int worker_run(int listen_fd, struct worker_slot *slot,
@@ -275,16 +304,10 @@ int worker_run(int listen_fd, struct worker_slot *slot,
 		log_error("gala.worker", "out of memory while configuring the database");
 		return 1;
 	}
-	if (FCGX_Init() != 0) {
-		log_error("gala.worker", "FCGX_Init failed");
-		return 1;
-	}
-	/* libfcgi is given no listening socket: when a kept connection ends,
-	 * FCGX_Accept_r would otherwise accept a new one itself, blocking
-	 * this worker while its other connections wait. */
+
 	static struct held_conn conns[WORKER_MAX_CONNS];
 	for (int i = 0; i < WORKER_MAX_CONNS; i++)
-		FCGX_InitRequest(&conns[i].fr, -1, 0);
+		conns[i].fd = -1;
 	arena_t *arena = arena_new(WORKER_ARENA_CHUNK);
 	arena_set_cap(arena, WORKER_ARENA_CAP);
 	json_alloc_in(arena);
@@ -310,23 +333,16 @@ int worker_run(int listen_fd, struct worker_slot *slot,
 		    draining ? WORKER_DRAIN_IDLE_MS / 4 : -1);
 		if (idx < 0)
 			continue;
-		FCGX_Request *fr = &conns[idx].fr;
 		conns[idx].last_used_ms = clock_ms();
-		if (FCGX_Accept_r(fr) < 0)
-			continue;
-		slot->busy_since_ms = clock_ms();
-		worker_handle(fr, arena, slot, table, nroutes);
-		/* The body was drained above: skip libfcgi's lingering close. */
-		fr->detached = 1;
-		FCGX_Finish_r(fr);
-		slot->busy_since_ms = 0;
-		slot->requests++;
-		served++;
+		if (worker_serve(&conns[idx], arena, slot, table, nroutes)) {
+			slot->requests++;
+			served++;
+		}
 		arena_reset(arena);
 	}
 	for (int i = 0; i < WORKER_MAX_CONNS; i++)
-		if (conns[i].fr.ipcFd >= 0)
-			close(conns[i].fr.ipcFd);
+		if (conns[i].fd >= 0)
+			close(conns[i].fd);
 	arena_free(arena);
 	json_alloc_in(NULL);
 	db_disconnect();
