@@ -68,7 +68,7 @@ size_t fcgi_want(const struct fcgi_parser *p)
 	/* Between requests, a BEGIN_REQUEST record and the next header: no
 	 * request ends sooner. */
 	if (p->state == FCGI_IDLE && p->header_len == 0)
-		return 3 * HEADER_LEN;
+		return (size_t)3 * HEADER_LEN;
 	if (p->header_len < HEADER_LEN)
 		return HEADER_LEN - p->header_len;
 	/* Else the rest of the record and the next header, unless this record
@@ -250,7 +250,8 @@ static void params_decode(struct fcgi_parser *p)
 	}
 	p->envp = arena_alloc(p->arena, (n + 1) * sizeof *p->envp);
 	for (size_t i = 0; i < n; i++) {
-		size_t nlen, vlen;
+		/* Checked by the loop above. */
+		size_t nlen = 0, vlen = 0;
 		read_length(&s, end, &nlen);
 		read_length(&s, end, &vlen);
 		char *pair = arena_alloc(p->arena, nlen + vlen + 2);

@@ -21,7 +21,7 @@
 
 /* More than nginx ever sends: its request headers are at most 32 KiB
  * (large_client_header_buffers 4 8k), each a param of a few more bytes. */
-#define FCGI_PARAMS_MAX (256 * 1024)
+#define FCGI_PARAMS_MAX ((size_t)256 * 1024)
 
 enum fcgi_state {
 	FCGI_IDLE,           /* between requests: waiting for a BEGIN_REQUEST */

@@ -240,7 +240,7 @@ static bool worker_serve(struct held_conn *c, arena_t *arena, struct worker_slot
     const struct route *table, size_t nroutes)
 {
 	struct fcgi_parser p;
-	struct request req;
+	struct request req = { 0 };
 	fcgi_parser_init(&p, arena);
 	enum fcgi_state st = worker_read(c, &p, &req, table, nroutes);
 	if (st == FCGI_IDLE)
