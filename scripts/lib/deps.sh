@@ -25,6 +25,10 @@ GALA_NODE_DIR=$GALA_NODE_REPO/.local/node
 # For the libFuzzer targets (scripts/fuzz, and its smoke run in scripts/test).
 GALA_FUZZ_PACKAGES=(clang libclang-rt-dev)
 
+# For tests/package/check_deb: it builds the Debian package from a clone and
+# lints it (scripts/test with GALA_PACKAGE_TEST=1).
+GALA_PACKAGE_TEST_PACKAGES=(git debhelper lintian)
+
 # Install the missing packages, GALA_PACKAGES and any given as arguments,
 # with apt-get when root; otherwise print the exact command and fail. On a
 # system without dpkg, say so and carry on: configure names any library
