@@ -183,12 +183,13 @@ struct sent {
 	PGresult *res;                 /* the step's first result */
 };
 
+/* format: 0 for a result in text, 1 in binary. */
 static bool send_statement(PGconn *c, const char *sql, int nparams,
-    const char *const *params, struct sent *steps, int *nsteps)
+    const char *const *params, int format, struct sent *steps, int *nsteps)
 {
 	struct stmt_entry *e = stmt_lookup(sql);
 	if (e == NULL) {
-		if (PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0) != 1)
+		if (PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, format) != 1)
 			return false;
 		steps[(*nsteps)++] = (struct sent){ 0 };
 		return true;
@@ -201,7 +202,7 @@ static bool send_statement(PGconn *c, const char *sql, int nparams,
 		e->parsing = true;
 		steps[(*nsteps)++] = (struct sent){ .prepare = e };
 	}
-	if (PQsendQueryPrepared(c, name, nparams, params, NULL, NULL, 0) != 1)
+	if (PQsendQueryPrepared(c, name, nparams, params, NULL, NULL, format) != 1)
 		return false;
 	steps[(*nsteps)++] = (struct sent){ 0 };
 	return true;
@@ -309,7 +310,7 @@ static bool stale_statement(const PGresult *r)
  * mode sees one transaction): the deferred statements, then sql when it is
  * not NULL. Returns sql's status (DB_OK when there is none). */
 static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, int nparams,
-    const char *const *params)
+    const char *const *params, int format)
 {
 	PGconn *c = db_connection();
 	if (c == NULL)
@@ -320,12 +321,12 @@ static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, in
 	int nsteps = 0, first_own = -1;
 	for (int i = 0; i < worker_ndeferred; i++) {
 		struct db_deferred *d = worker_deferred[i];
-		if (!send_statement(c, d->sql, d->nparams, d->params, steps, &nsteps))
+		if (!send_statement(c, d->sql, d->nparams, d->params, d->binary, steps, &nsteps))
 			goto lost;
 	}
 	if (sql != NULL) {
 		first_own = nsteps;
-		if (!send_statement(c, sql, nparams, params, steps, &nsteps))
+		if (!send_statement(c, sql, nparams, params, format, steps, &nsteps))
 			goto lost;
 	}
 	if (!send_sync(c, steps, &nsteps) || !read_round_trip(c, steps, nsteps))
@@ -390,12 +391,13 @@ static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, in
 		for (int i = 0; i < ndeferred; i++)
 			*worker_deferred[i] = (struct db_deferred){ .sql = worker_deferred[i]->sql,
 				.nparams = worker_deferred[i]->nparams,
-				.params = worker_deferred[i]->params, .status = DB_UNAVAILABLE };
+				.params = worker_deferred[i]->params,
+				.binary = worker_deferred[i]->binary, .status = DB_UNAVAILABLE };
 		worker_ndeferred = ndeferred;
 		worker_refused = false;
 		*res = NULL;
 		worker_retrying = true;
-		enum db_status again = round_trip(a, res, sql, nparams, params);
+		enum db_status again = round_trip(a, res, sql, nparams, params, format);
 		worker_retrying = false;
 		return again;
 	}
@@ -424,13 +426,25 @@ unavailable:
 	return DB_UNAVAILABLE;
 }
 
-enum db_status db_exec(arena_t *a, PGresult **res, const char *sql,
-    int nparams, const char *const *params)
+static enum db_status exec_format(arena_t *a, PGresult **res, const char *sql,
+    int nparams, const char *const *params, int format)
 {
 	*res = NULL;
 	if (worker_refused)
 		return DB_REFUSED;
-	return round_trip(a, res, sql, nparams, params);
+	return round_trip(a, res, sql, nparams, params, format);
+}
+
+enum db_status db_exec(arena_t *a, PGresult **res, const char *sql,
+    int nparams, const char *const *params)
+{
+	return exec_format(a, res, sql, nparams, params, 0);
+}
+
+enum db_status db_exec_binary(arena_t *a, PGresult **res, const char *sql,
+    int nparams, const char *const *params)
+{
+	return exec_format(a, res, sql, nparams, params, 1);
 }
 
 void db_defer(struct db_deferred *d)
@@ -453,7 +467,7 @@ void db_flush(arena_t *a)
 	if (worker_ndeferred == 0 || worker_refused)
 		return;
 	PGresult *none = NULL;
-	round_trip(a, &none, NULL, 0, NULL);
+	round_trip(a, &none, NULL, 0, NULL, 0);
 }
 
 void db_end_refusal(void)
@@ -540,26 +554,83 @@ const char *db_value(const PGresult *res, int row, int col)
 	return PQgetvalue(res, row, col);
 }
 
+/* Binary values are big-endian, as Postgres sends them. */
+static int64_t binary_int(const PGresult *res, int row, int col)
+{
+	const unsigned char *v = (const unsigned char *)PQgetvalue(res, row, col);
+	int len = PQgetlength(res, row, col);
+	if (len != 2 && len != 4 && len != 8)
+		return 0;
+	uint64_t u = 0;
+	for (int i = 0; i < len; i++)
+		u = u << 8 | v[i];
+	/* Sign-extend a narrower integer. */
+	if (len < 8 && (v[0] & 0x80))
+		u |= ~(uint64_t)0 << (8 * len);
+	return (int64_t)u;
+}
+
 bool db_bool(const PGresult *res, int row, int col)
 {
 	const char *v = db_value(res, row, col);
-	return v != NULL && v[0] == 't';
+	if (v == NULL)
+		return false;
+	return PQfformat(res, col) == 1 ? v[0] != 0 : v[0] == 't';
 }
 
 long long db_int(const PGresult *res, int row, int col)
 {
-	const char *v = db_value(res, row, col);
-	return v != NULL ? strtoll(v, NULL, 10) : 0;
+	if (PQgetisnull(res, row, col))
+		return 0;
+	if (PQfformat(res, col) == 1)
+		return binary_int(res, row, col);
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
+
+const char *db_uuid(const PGresult *res, int row, int col, char out[DB_UUID_LEN])
+{
+	const char *v = db_value(res, row, col);
+	if (v == NULL || PQfformat(res, col) == 0)
+		return v;
+	if (PQgetlength(res, row, col) != 16)
+		return NULL;
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *b = (const unsigned char *)v;
+	char *o = out;
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*o++ = '-';
+		*o++ = hex[b[i] >> 4];
+		*o++ = hex[b[i] & 15];
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Binary timestamps count microseconds from 2000-01-01 UTC. */
+#define PG_EPOCH_UNIX 946684800LL
+#define TIMESTAMPTZ_OID 1184
 
 const char *db_time(const PGresult *res, int row, int col, char out[DB_TIME_LEN])
 {
-	const char *v = db_value(res, row, col);
-	return v != NULL ? calendar_rfc3339(strtoll(v, NULL, 10), out) : NULL;
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	long long seconds = db_int(res, row, col);
+	if (PQfformat(res, col) == 1 && PQftype(res, col) == TIMESTAMPTZ_OID) {
+		/* Truncated toward zero from the Unix epoch, as SQL_TS. */
+		long long us = seconds, rest = us % 1000000;
+		seconds = us / 1000000 + PG_EPOCH_UNIX;
+		if (rest < 0 && seconds > 0)
+			seconds--;
+		else if (rest > 0 && seconds < 0)
+			seconds++;
+	}
+	return calendar_rfc3339(seconds, out);
 }
 
 enum db_status db_page(arena_t *a, PGresult **rows, long long *total, const char *page_sql,
-    const char *total_sql, int nfilter, const char *const *filter, int limit, int offset)
+    const char *total_sql, int nfilter, const char *const *filter, int limit, int offset,
+    bool binary)
 {
 	enum { MAX_FILTER = 8, MAX_READS = 3 };
 	if (nfilter > MAX_FILTER)
@@ -574,7 +645,7 @@ enum db_status db_page(arena_t *a, PGresult **rows, long long *total, const char
 	params[nfilter + 1] = off;
 	enum db_status st = DB_OK;
 	for (int read = 0; read < MAX_READS; read++) {
-		st = db_exec(a, rows, page_sql, nfilter + 2, params);
+		st = exec_format(a, rows, page_sql, nfilter + 2, params, binary);
 		if (st != DB_OK)
 			return st;
 		if (PQntuples(*rows) > 0) {

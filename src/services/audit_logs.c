@@ -51,7 +51,8 @@ enum gala_error audit_logs_list(arena_t *a, const struct audit_log_filter *f, cJ
 		f->created_after, f->created_before };
 	PGresult *res;
 	enum db_status st = db_page(a, &res, total, page_sql,
-	    SQL_PAGE_TOTAL("audit_logs p WHERE " AUDIT_FILTER), 6, filter, f->limit, f->offset);
+	    SQL_PAGE_TOTAL("audit_logs p WHERE " AUDIT_FILTER), 6, filter, f->limit, f->offset,
+	    false);
 	if (st != DB_OK)
 		return db_error(st);
 	*items = cJSON_CreateArray();

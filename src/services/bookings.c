@@ -448,6 +448,7 @@ enum gala_error bookings_list(struct svc_ctx *cx, const char *event_id, int limi
 	static const char page_sql[] = SQL_PAGE(BOOKING_COLUMNS, BOOKINGS_OF_EVENT,
 	    "es.created_at DESC, es.id DESC", "$3", "$4");
 	const char *filter[] = { event_id, only_user };
-	const struct list_query q = { page_sql, SQL_PAGE_TOTAL(BOOKINGS_OF_EVENT), 2, filter };
+	const struct list_query q = { page_sql, SQL_PAGE_TOTAL(BOOKINGS_OF_EVENT), 2, filter,
+		false };
 	return list_page(a, &q, limit, offset, booking_row_json, out);
 }

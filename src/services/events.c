@@ -12,10 +12,11 @@
 #include "services/event_access.h"
 #include "services/list.h"
 
+/* Read in binary format (db_exec_binary): the list's rows are the busiest
+ * result of all, and in binary Postgres converts none of their values. */
 #define EVENT_COLUMNS \
-	"e.id, e.owner_id, e.title, e.description, e.city, e.venue, " SQL_TS("e.starts_at") ", " \
-	SQL_TS("e.ends_at") ", e.budget_cents, e.currency, e.status, " SQL_TS("e.created_at") ", " \
-	SQL_TS("e.updated_at")
+	"e.id, e.owner_id, e.title, e.description, e.city, e.venue, e.starts_at, e.ends_at, " \
+	"e.budget_cents, e.currency, e.status, e.created_at, e.updated_at"
 /* Newest first; the id breaks ties within a microsecond. */
 #define EVENT_ORDER "e.created_at DESC, e.id DESC"
 
@@ -31,17 +32,23 @@ static cJSON *event_json(const PGresult *res, int row)
 		"venue", "starts_at", "ends_at", "budget_cents", "currency", "status", "created_at",
 		"updated_at" };
 	cJSON *o = cJSON_CreateObject();
-	char t[DB_TIME_LEN];
 	for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
-		const char *v = db_value(res, row, i);
-		if (v == NULL)
-			cJSON_AddNullToObject(o, names[i]);
-		else if (i == EV_BUDGET_CENTS)
-			cJSON_AddRawToObject(o, names[i], v);   /* an int8 column: digits */
+		char text[DB_TIME_LEN > DB_UUID_LEN ? DB_TIME_LEN : DB_UUID_LEN];
+		const char *v;
+		if (i == EV_ID || i == EV_OWNER_ID)
+			v = db_uuid(res, row, i, text);
 		else if (i == EV_STARTS_AT || i == EV_ENDS_AT || i == EV_CREATED_AT || i == EV_UPDATED_AT)
-			cJSON_AddStringToObject(o, names[i], db_time(res, row, i, t));
+			v = db_time(res, row, i, text);
 		else
+			v = db_value(res, row, i);
+		if (v == NULL) {
+			cJSON_AddNullToObject(o, names[i]);
+		} else if (i == EV_BUDGET_CENTS) {
+			snprintf(text, sizeof text, "%lld", db_int(res, row, i));
+			cJSON_AddRawToObject(o, names[i], text);
+		} else {
 			cJSON_AddStringToObject(o, names[i], v);
+		}
 	}
 	return o;
 }
@@ -54,7 +61,7 @@ enum gala_error events_create(struct svc_ctx *cx, const struct event_fields *f, 
 		f->starts_at, f->ends_at, f->has_budget ? budget : NULL,
 		f->currency ? f->currency : "usd" };
 	PGresult *res;
-	enum db_status st = db_exec(cx->arena, &res,
+	enum db_status st = db_exec_binary(cx->arena, &res,
 	    "INSERT INTO events AS e (owner_id, title, description, city, venue, starts_at, ends_at, "
 	    "budget_cents, currency) VALUES ($1, $2, $3, $4, $5, $6::timestamptz, $7::timestamptz, "
 	    "$8::bigint, $9) RETURNING " EVENT_COLUMNS, 9, p);
@@ -79,7 +86,8 @@ enum gala_error events_list(struct svc_ctx *cx, const char *owner_id, int limit,
 		  SQL_PAGE_TOTAL("events e WHERE e.owner_id = $1") },
 	};
 	int scoped = owner_id != NULL;
-	const struct list_query q = { page_sql[scoped][0], page_sql[scoped][1], scoped, &owner_id };
+	const struct list_query q = { page_sql[scoped][0], page_sql[scoped][1], scoped, &owner_id,
+		true };
 	return list_page(cx->arena, &q, limit, offset, event_json, out);
 }
 
@@ -87,14 +95,16 @@ enum gala_error events_get(struct svc_ctx *cx, const char *id, cJSON **out)
 {
 	const char *p[] = { id };
 	PGresult *res;
-	enum db_status st = db_exec(cx->arena, &res, "SELECT " EVENT_COLUMNS
+	enum db_status st = db_exec_binary(cx->arena, &res, "SELECT " EVENT_COLUMNS
 	    " FROM events e WHERE e.id = $1", 1, p);
 	if (st != DB_OK)
 		return db_error(st);
 	if (PQntuples(res) != 1)
 		return GE_NOT_FOUND;
 	unsigned access;
-	enum gala_error e = event_access(cx->arena, id, db_value(res, 0, EV_OWNER_ID), cx->caller, &access);
+	char owner[DB_UUID_LEN];
+	enum gala_error e = event_access(cx->arena, id, db_uuid(res, 0, EV_OWNER_ID, owner),
+	    cx->caller, &access);
 	if (e != GE_OK)
 		return e;
 	if (access == 0)
@@ -145,7 +155,7 @@ enum gala_error events_update(struct svc_ctx *cx, const char *id, const struct e
 		f->has_budget || f->clear_budget ? t : no, f->has_budget ? budget : NULL,
 		f->currency, f->publish ? "published" : NULL };
 	PGresult *res;
-	st = db_exec(a, &res, "UPDATE events e SET "
+	st = db_exec_binary(a, &res, "UPDATE events e SET "
 	    "title = COALESCE($2, title), "
 	    "description = CASE WHEN $3::boolean THEN $4 ELSE description END, "
 	    "city = CASE WHEN $5::boolean THEN $6 ELSE city END, "

@@ -11,7 +11,7 @@ enum gala_error list_page(arena_t *a, const struct list_query *q, int limit, int
 	PGresult *rows;
 	long long total;
 	enum db_status st = db_page(a, &rows, &total, q->page_sql, q->total_sql, q->nfilter,
-	    q->filter, limit, offset);
+	    q->filter, limit, offset, q->binary);
 	if (st != DB_OK)
 		return db_error(st);
 	cJSON *items = cJSON_CreateArray();

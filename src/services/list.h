@@ -3,6 +3,8 @@
 #ifndef GALA_LIST_H
 #define GALA_LIST_H
 
+#include <stdbool.h>
+
 #include <cjson/cJSON.h>
 #include <libpq-fe.h>
 
@@ -16,6 +18,7 @@ struct list_query {
 	const char *total_sql;
 	int nfilter;
 	const char *const *filter;
+	bool binary;        /* the page in binary format (db_exec_binary) */
 };
 
 /* The JSON object of one row of the page. */

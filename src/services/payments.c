@@ -44,7 +44,7 @@ enum gala_error payments_list(struct svc_ctx *cx, int limit, int offset, cJSON *
 	};
 	int scoped = !session_is_admin(cx->caller);
 	const struct list_query q = { page_sql[scoped][0], page_sql[scoped][1], scoped,
-		&cx->caller->id };
+		&cx->caller->id, false };
 	return list_page(cx->arena, &q, limit, offset, payment_json, out);
 }
 

@@ -58,7 +58,8 @@ enum gala_error providers_list(struct svc_ctx *cx, const char *category, const c
 	static const char page_sql[] = SQL_PAGE(PROVIDER_COLUMNS, PROVIDERS_FILTERED,
 	    "sp.created_at DESC, sp.id DESC", "$3", "$4");
 	const char *filter[] = { category, city };
-	const struct list_query q = { page_sql, SQL_PAGE_TOTAL(PROVIDERS_FILTERED), 2, filter };
+	const struct list_query q = { page_sql, SQL_PAGE_TOTAL(PROVIDERS_FILTERED), 2, filter,
+		false };
 	return list_page(cx->arena, &q, limit, offset, provider_json, out);
 }
 

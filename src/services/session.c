@@ -15,7 +15,7 @@
  * token_version kept_version (schema/0009_mfa.sql). $4 NULL skips the role comparison (the
  * account's role is then taken); $5 true refuses an unverified email. */
 #define SESSION_CHECK_SQL "SELECT u.email, u.full_name, u.role, u.email_verified, " \
-	SQL_TS("u.created_at") ", " \
+	"u.created_at, " \
 	"u.mfa_enabled, " \
 	"CASE WHEN (u.token_version <> $3::bigint " \
 	"AND (u.kept_jti IS DISTINCT FROM $2::uuid OR u.kept_version <> u.token_version)) " \
@@ -33,7 +33,8 @@
 #define SESSION_CHECK_CALL_SQL "SELECT * FROM gala_session_check(" \
 	"$1::uuid, $2::uuid, $3::bigint, $4::text, $5::boolean)"
 
-/* The columns both forms return. */
+/* The columns both forms return, read in binary format (created_at a
+ * timestamptz in the one, whole seconds in the other). */
 enum { SC_EMAIL, SC_FULL_NAME, SC_ROLE, SC_EMAIL_VERIFIED, SC_CREATED_AT, SC_MFA_ENABLED };
 
 void session_check_defer(struct session *s, arena_t *a, bool take_role, bool need_verified)
@@ -48,7 +49,8 @@ void session_check_defer(struct session *s, arena_t *a, bool take_role, bool nee
 	s->check = (struct db_deferred){
 		.sql = db_prepares_statements() ? SESSION_CHECK_SQL : SESSION_CHECK_CALL_SQL,
 		.nparams = 5,
-		.params = s->check_params };
+		.params = s->check_params,
+		.binary = true };
 	db_defer(&s->check);
 }
 

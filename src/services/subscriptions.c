@@ -268,7 +268,7 @@ enum gala_error subscriptions_list(struct svc_ctx *cx, int limit, int offset, cJ
 	static const char page_sql[] = SQL_PAGE(SUB_COLUMNS, "subscriptions WHERE user_id = $1",
 	    "created_at DESC, id", "$2", "$3");
 	const struct list_query q = { page_sql, SQL_PAGE_TOTAL("subscriptions WHERE user_id = $1"),
-		1, &cx->caller->id };
+		1, &cx->caller->id, false };
 	return list_page(cx->arena, &q, limit, offset, sub_json, out);
 }
 

@@ -341,6 +341,56 @@ START_TEST(prepared_statement_survives_a_table_change)
 }
 END_TEST
 
+/* A result in binary format reads as the same values as in text: the
+ * accessors decode each type, timestamps truncated to the second as
+ * SQL_TS does, before 2000 and before 1970 too. */
+START_TEST(binary_results_read_as_text)
+{
+	char *url = fresh_database("itest_binary");
+	arena_t *a = arena_new(4096);
+	db_configure(url, 5, true);
+	static const char *const times[] = { "2026-12-03 13:25:01.999999+00",
+		"1999-12-31 23:59:59.5+00", "1969-12-31 23:59:59.5+00", "1960-05-01 10:00:00.25+00",
+		"2000-01-01 00:00:00+00" };
+	for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+		const char *p[] = { times[i] };
+		PGresult *text, *bin;
+		ck_assert_int_eq(db_exec(a, &text, "SELECT " SQL_TS("$1::timestamptz"), 1, p), DB_OK);
+		ck_assert_int_eq(db_exec_binary(a, &bin, "SELECT $1::timestamptz", 1, p), DB_OK);
+		char t1[DB_TIME_LEN], t2[DB_TIME_LEN];
+		ck_assert_str_eq(db_time(bin, 0, 0, t2), db_time(text, 0, 0, t1));
+	}
+	const char *sql = "SELECT 'a4e1c3d2-0b9f-4e7a-8c6d-5f4e3d2c1b0a'::uuid, (-7)::int2, "
+	    "(-70000)::int4, (-9007199254740993)::int8, true, false, 'h\u00e9'::text, "
+	    "NULL::uuid, NULL::timestamptz, " SQL_TS("'2026-12-03 13:25:01+00'::timestamptz");
+	PGresult *r;
+	ck_assert_int_eq(db_exec_binary(a, &r, sql, 0, NULL), DB_OK);
+	char u[DB_UUID_LEN], t[DB_TIME_LEN];
+	ck_assert_str_eq(db_uuid(r, 0, 0, u), "a4e1c3d2-0b9f-4e7a-8c6d-5f4e3d2c1b0a");
+	ck_assert_int_eq(db_int(r, 0, 1), -7);
+	ck_assert_int_eq(db_int(r, 0, 2), -70000);
+	ck_assert(db_int(r, 0, 3) == -9007199254740993LL);
+	ck_assert(db_bool(r, 0, 4));
+	ck_assert(!db_bool(r, 0, 5));
+	ck_assert_str_eq(db_value(r, 0, 6), "h\xc3\xa9");
+	ck_assert_ptr_null(db_uuid(r, 0, 7, u));
+	ck_assert_ptr_null(db_time(r, 0, 8, t));
+	ck_assert_str_eq(db_time(r, 0, 9, t), "2026-12-03T13:25:01Z");
+	/* A deferred statement's result can be binary too. */
+	struct db_deferred d = { .sql = "SELECT 5::int8", .binary = true };
+	db_defer(&d);
+	ck_assert_int_eq(db_exec(a, &r, "SELECT 6::int8", 0, NULL), DB_OK);
+	ck_assert_int_eq(d.status, DB_OK);
+	ck_assert_int_eq(PQfformat(d.res, 0), 1);
+	ck_assert_int_eq(db_int(d.res, 0, 0), 5);
+	ck_assert_str_eq(db_value(r, 0, 0), "6");
+	db_request_done();
+	db_disconnect();
+	arena_free(a);
+	free(url);
+}
+END_TEST
+
 /* A list's page and its total come from one statement; a page past the
  * end still knows the total, and both keep to the filter. */
 START_TEST(page_carries_its_total)
@@ -357,17 +407,24 @@ START_TEST(page_carries_its_total)
 	const char *odd[] = { "1" };
 	PGresult *r;
 	long long total = -1;
-	ck_assert_int_eq(db_page(a, &r, &total, page_sql, total_sql, 1, odd, 2, 1), DB_OK);
+	ck_assert_int_eq(db_page(a, &r, &total, page_sql, total_sql, 1, odd, 2, 1, false), DB_OK);
 	ck_assert_int_eq(total, 4);   /* 1, 3, 5, 7 */
 	ck_assert_int_eq(PQntuples(r), 2);
 	ck_assert_str_eq(db_value(r, 0, 0), "5");
 	ck_assert_str_eq(db_value(r, 1, 0), "3");
 	total = -1;
-	ck_assert_int_eq(db_page(a, &r, &total, page_sql, total_sql, 1, odd, 2, 10), DB_OK);
+	ck_assert_int_eq(db_page(a, &r, &total, page_sql, total_sql, 1, odd, 2, 10, false), DB_OK);
 	ck_assert_int_eq(total, 4);
 	ck_assert_int_eq(PQntuples(r), 0);
+	total = -1;
+	ck_assert_int_eq(db_page(a, &r, &total, page_sql, total_sql, 1, odd, 3, 0, true), DB_OK);
+	ck_assert_int_eq(total, 4);
+	ck_assert_int_eq(PQntuples(r), 3);
+	ck_assert_int_eq(PQfformat(r, 0), 1);
+	ck_assert_int_eq(db_int(r, 0, 0), 7);
+	ck_assert_int_eq(db_int(r, 2, 0), 3);
 	const char *none[] = { "5" };
-	ck_assert_int_eq(db_page(a, &r, &total, page_sql, total_sql, 1, none, 2, 0), DB_OK);
+	ck_assert_int_eq(db_page(a, &r, &total, page_sql, total_sql, 1, none, 2, 0, false), DB_OK);
 	ck_assert_int_eq(total, 0);
 	ck_assert_int_eq(PQntuples(r), 0);
 	PQfinish(c);
@@ -471,6 +528,7 @@ int main(void)
 	tcase_add_test(tc, prepared_statement_survives_a_table_change);
 	tcase_add_test(tc, deferred_statement_guards_what_travels_with_it);
 	tcase_add_test(tc, page_carries_its_total);
+	tcase_add_test(tc, binary_results_read_as_text);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
