@@ -82,8 +82,12 @@ enum gala_error events_list(struct svc_ctx *cx, const char *owner_id, int limit,
 	static const char *const page_sql[2][2] = {
 		{ SQL_PAGE(EVENT_COLUMNS, "events e", EVENT_ORDER, "$1", "$2"),
 		  SQL_PAGE_TOTAL("events e") },
-		{ SQL_PAGE(EVENT_COLUMNS, "events e WHERE e.owner_id = $1", EVENT_ORDER, "$2", "$3"),
-		  SQL_PAGE_TOTAL("events e WHERE e.owner_id = $1") },
+		/* The owner's total is kept in users.event_count
+		 * (schema/0019_event_count.sql): one row, not a count. */
+		{ "SELECT " EVENT_COLUMNS ", (SELECT u.event_count FROM users u WHERE u.id = $1) "
+		  "FROM events e WHERE e.owner_id = $1 ORDER BY " EVENT_ORDER
+		  " LIMIT $2::int OFFSET $3::int",
+		  "SELECT COALESCE((SELECT u.event_count FROM users u WHERE u.id = $1), 0)" },
 	};
 	int scoped = owner_id != NULL;
 	const struct list_query q = { page_sql[scoped][0], page_sql[scoped][1], scoped, &owner_id,

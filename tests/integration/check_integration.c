@@ -341,6 +341,59 @@ START_TEST(prepared_statement_survives_a_table_change)
 }
 END_TEST
 
+/* users.event_count, the total of an owner's event list, follows every
+ * insert, delete and truncate of events in their own transaction; an
+ * event's owner cannot change under it. */
+START_TEST(event_count_follows_the_events)
+{
+	char *url = fresh_database("itest_event_count");
+	char *dir = schema_dir(), *log;
+	ck_assert_int_eq(run_migrate(url, dir, &log), 0);
+	free(log);
+	free(dir);
+	PGconn *c = PQconnectdb(url);
+	ck_assert_int_eq(PQstatus(c), CONNECTION_OK);
+	static const char *const setup[] = {
+		"INSERT INTO users (id, email, password_hash, full_name) VALUES "
+		"('00000000-0000-4000-8000-000000000001', 'a@gala.test', 'x', 'A'), "
+		"('00000000-0000-4000-8000-000000000002', 'b@gala.test', 'x', 'B'), "
+		"('00000000-0000-4000-8000-000000000003', 'c@gala.test', 'x', 'C')",
+		"INSERT INTO events (owner_id, title, starts_at) SELECT "
+		"('00000000-0000-4000-8000-00000000000' || (1 + g % 2))::uuid, 'E' || g, now() "
+		"FROM generate_series(1, 7) g",
+		"DELETE FROM events WHERE title IN ('E1', 'E2', 'E4')",
+		"BEGIN",
+		"INSERT INTO events (owner_id, title, starts_at) VALUES "
+		"('00000000-0000-4000-8000-000000000003', 'gone', now())",
+		"ROLLBACK",
+	};
+	for (size_t i = 0; i < sizeof setup / sizeof setup[0]; i++) {
+		PGresult *r = PQexec(c, setup[i]);
+		ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", setup[i],
+		    PQresultErrorMessage(r));
+		PQclear(r);
+	}
+	const char *counts = "SELECT string_agg(event_count::text || '=' || "
+	    "(SELECT count(*) FROM events e WHERE e.owner_id = u.id)::text, ',' ORDER BY u.id) "
+	    "FROM users u";
+	char *v = test_db_value(c, counts, 0, NULL);
+	ck_assert_str_eq(v, "1=1,3=3,0=0");   /* even: 2, 4, 6; odd: 1, 3, 5, 7 */
+	free(v);
+	PGresult *r = PQexec(c, "UPDATE events SET owner_id = "
+	    "'00000000-0000-4000-8000-000000000003' WHERE title = 'E3'");
+	ck_assert_int_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
+	ck_assert_str_eq(PQresultErrorField(r, PG_DIAG_SQLSTATE), "55000");
+	PQclear(r);
+	PQclear(PQexec(c, "UPDATE events SET title = 'E3b' WHERE title = 'E3'"));
+	PQclear(PQexec(c, "TRUNCATE events CASCADE"));
+	v = test_db_value(c, counts, 0, NULL);
+	ck_assert_str_eq(v, "0=0,0=0,0=0");
+	free(v);
+	PQfinish(c);
+	free(url);
+}
+END_TEST
+
 /* A result in binary format reads as the same values as in text: the
  * accessors decode each type, timestamps truncated to the second as
  * SQL_TS does, before 2000 and before 1970 too. */
@@ -529,6 +582,7 @@ int main(void)
 	tcase_add_test(tc, deferred_statement_guards_what_travels_with_it);
 	tcase_add_test(tc, page_carries_its_total);
 	tcase_add_test(tc, binary_results_read_as_text);
+	tcase_add_test(tc, event_count_follows_the_events);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
