@@ -1097,14 +1097,15 @@ static PGconn *stall_at_settle(struct bg_post *bg)
 
 /* Ends the session of the request waiting to settle its key: what reaches
  * Postgres when the worker (or its host) dies before its settling
- * statements are sent. */
-static void cut_settling_session(PGconn *keys)
+ * statements are sent. Postgres may have ended it first, when its client
+ * was killed (client_connection_check_interval): then found is 0. */
+static void cut_settling_session(PGconn *keys, int found)
 {
 	PGconn *c = test_db_superuser();
 	PGresult *res = PQexec(c, "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
 	    "WHERE relation = 'idempotency_keys'::regclass AND NOT granted");
 	ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
-	ck_assert_str_eq(PQgetvalue(res, 0, 0), "1");
+	ck_assert_int_ge(atoi(PQgetvalue(res, 0, 0)), found);
 	PQclear(res);
 	PQfinish(c);
 	release_events(keys);
@@ -1118,7 +1119,7 @@ START_TEST(idempotency_work_commits_with_its_response)
 	struct user u = verified_user("atomic");
 	char *body = event_body("Atomic"), *key = unique_key("atomic");
 	struct bg_post first = { .token = u.token, .body = body, .key = key };
-	cut_settling_session(stall_at_settle(&first));
+	cut_settling_session(stall_at_settle(&first), 1);
 	pthread_join(first.thread, NULL);
 	expect_error(&first.resp, 503, "database_unavailable", NULL);
 	ck_assert_int_eq(events_of(&u), 0);
@@ -1153,7 +1154,7 @@ START_TEST(idempotency_killed_worker_runs_once)
 	for (char *tok = strtok(pids, " "); tok != NULL; tok = strtok(NULL, " "))
 		ck_assert_int_eq(kill((pid_t)atoi(tok), SIGKILL), 0);
 	free(pids);
-	cut_settling_session(keys);
+	cut_settling_session(keys, 0);
 	pthread_join(first.thread, NULL);
 	ck_assert_msg(first.resp.status >= 500, "the killed request answered %ld: %s",
 	    first.resp.status, first.resp.body);
