@@ -674,7 +674,8 @@ enum db_status db_hold_commit(arena_t *a)
 	db_rollback();
 	struct db_deferred *settle[DB_MAX_DEFERRED];
 	int n = worker_ndeferred;
-	memcpy(settle, worker_deferred, (size_t)n * sizeof settle[0]);
+	for (int i = 0; i < n; i++)
+		settle[i] = worker_deferred[i];
 	enum hold_state was = worker_hold;
 	worker_hold = HOLD_OFF;
 	enum db_status st = DB_OK;
