@@ -337,6 +337,14 @@ static void result_init(struct stripe_result *r)
 	r->message = r->request_id = "";
 }
 
+/* Worker-owned, set once at start. */
+static bool (*stripe_before_send)(void);
+
+void stripe_set_before_send(bool (*fn)(void))
+{
+	stripe_before_send = fn;
+}
+
 enum stripe_outcome stripe_call(arena_t *a, const char *method, const char *path,
     const struct stripe_param *params, size_t nparams, const char *idempotency_key,
     struct stripe_result *out)
@@ -368,6 +376,12 @@ enum stripe_outcome stripe_call(arena_t *a, const char *method, const char *path
 	    !post && form.data != NULL ? form.data : "");
 	const char *body = post && form.data != NULL ? arena_strdup(a, form.data) : "";
 	buf_free(&form);
+	if (stripe_before_send != NULL && !stripe_before_send()) {
+		out->outcome = STRIPE_UNAVAILABLE;
+		out->message = "the work that comes before it could not be committed";
+		log_error("gala.stripe", "%s %s not sent: %s", method, path, out->message);
+		return out->outcome;
+	}
 	struct curl_slist *headers = build_headers(a, method, idempotency_key);
 	if (headers == NULL) {
 		out->outcome = STRIPE_UNAVAILABLE;

@@ -90,6 +90,12 @@ bool stripe_id_valid(const char *id, const char *prefix);
 const char *stripe_object_path(arena_t *a, const char *collection, const char *prefix,
     const char *id, const char *action);
 
+/* What stripe_call runs before a request leaves for Stripe: whatever must
+ * be durable before an outside effect (db_commit_held, the work an
+ * idempotent request holds: a reservation others must see). When it
+ * returns false nothing is sent: STRIPE_UNAVAILABLE. NULL: nothing. */
+void stripe_set_before_send(bool (*fn)(void));
+
 /* True when STRIPE_SECRET_KEY is set. */
 bool stripe_configured(void);
 

@@ -17,9 +17,14 @@
  * (the SQL of Gala is a fixed set, far below it). */
 #define DB_STMT_SLOTS 512
 #define DB_STMT_MAX 384
-/* Deferred statements of one request, and statements of one round trip. */
+/* Deferred statements of one request; the statements a hold wraps around
+ * a handler's (BEGIN, SAVEPOINT, RELEASE); the steps of one round trip. */
 #define DB_MAX_DEFERRED 4
-#define DB_MAX_SENT (2 * (DB_MAX_DEFERRED + 1) + 2)
+#define DB_MAX_WRAPPERS 3
+#define DB_MAX_SENT (2 * (DB_MAX_DEFERRED + 1) + DB_MAX_WRAPPERS + 1)
+/* Each of the handler's statements under a hold runs inside it, so that
+ * its failure (a taken email, a bad uuid) leaves the held work standing. */
+#define HOLD_SAVEPOINT "gala_held"
 
 struct stmt_entry {
 	uint64_t hash;
@@ -43,6 +48,18 @@ static int worker_ndeferred;
 static bool worker_refused;
 static bool worker_retrying;     /* a round trip is being sent again, once */
 
+/* Where a request's work stands under db_hold(). */
+enum hold_state {
+	HOLD_OFF,       /* not holding: statements and COMMITs go as sent */
+	HOLD_IDLE,      /* holding; no transaction open, nothing held */
+	HOLD_OPEN,      /* the held transaction is open: work the handler
+	                 * committed, or ran outside a transaction of its own */
+	HOLD_HANDLER,   /* the handler's own transaction (db_begin), nothing held */
+	HOLD_LOST,      /* held work was lost with its connection or its COMMIT:
+	                 * nothing more runs until db_hold_commit() */
+};
+static enum hold_state worker_hold;
+
 static void stmts_forget(void)
 {
 	for (int i = 0; i < DB_STMT_SLOTS; i++) {
@@ -57,6 +74,10 @@ void db_disconnect(void)
 	if (worker_conn != NULL)
 		PQfinish(worker_conn);
 	worker_conn = NULL;
+	if (worker_hold == HOLD_OPEN)
+		worker_hold = HOLD_LOST;
+	else if (worker_hold == HOLD_HANDLER)
+		worker_hold = HOLD_IDLE;
 	/* Named statements die with the server session. */
 	for (int i = 0; i < DB_STMT_SLOTS; i++)
 		worker_stmts[i].prepared = worker_stmts[i].parsing = false;
@@ -180,6 +201,7 @@ static struct stmt_entry *stmt_lookup(const char *sql)
 struct sent {
 	struct stmt_entry *prepare;    /* a Parse: mark it prepared once it succeeds */
 	bool sync;
+	bool wrapper;                  /* a statement of the hold's, not the caller's */
 	PGresult *res;                 /* the step's first result */
 };
 
@@ -205,6 +227,15 @@ static bool send_statement(PGconn *c, const char *sql, int nparams,
 	if (PQsendQueryPrepared(c, name, nparams, params, NULL, NULL, format) != 1)
 		return false;
 	steps[(*nsteps)++] = (struct sent){ 0 };
+	return true;
+}
+
+/* Unnamed: these are a handful of utility statements. */
+static bool send_wrapper(PGconn *c, const char *sql, struct sent *steps, int *nsteps)
+{
+	if (PQsendQueryParams(c, sql, 0, NULL, NULL, NULL, NULL, 0) != 1)
+		return false;
+	steps[(*nsteps)++] = (struct sent){ .wrapper = true };
 	return true;
 }
 
@@ -308,9 +339,10 @@ static bool stale_statement(const PGresult *r)
 
 /* One round trip, one segment (one Sync, so that a pooler in transaction
  * mode sees one transaction): the deferred statements, then sql when it is
- * not NULL. Returns sql's status (DB_OK when there is none). */
+ * not NULL; when wrap, inside the held transaction (opened here when none
+ * is) and a savepoint. Returns sql's status (DB_OK when there is none). */
 static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, int nparams,
-    const char *const *params, int format)
+    const char *const *params, int format, bool wrap)
 {
 	PGconn *c = db_connection();
 	if (c == NULL)
@@ -319,6 +351,9 @@ static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, in
 	int ndeferred = worker_ndeferred;
 	struct sent steps[DB_MAX_SENT] = { 0 };
 	int nsteps = 0, first_own = -1;
+	if (wrap && ((idle_before && !send_wrapper(c, "BEGIN", steps, &nsteps)) ||
+	    !send_wrapper(c, "SAVEPOINT " HOLD_SAVEPOINT, steps, &nsteps)))
+		goto lost;
 	for (int i = 0; i < worker_ndeferred; i++) {
 		struct db_deferred *d = worker_deferred[i];
 		if (!send_statement(c, d->sql, d->nparams, d->params, d->binary, steps, &nsteps))
@@ -329,6 +364,8 @@ static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, in
 		if (!send_statement(c, sql, nparams, params, format, steps, &nsteps))
 			goto lost;
 	}
+	if (wrap && !send_wrapper(c, "RELEASE SAVEPOINT " HOLD_SAVEPOINT, steps, &nsteps))
+		goto lost;
 	if (!send_sync(c, steps, &nsteps) || !read_round_trip(c, steps, nsteps))
 		goto lost;
 
@@ -341,6 +378,10 @@ static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, in
 		steps[k].res = NULL;
 		if (steps[k].sync)
 			continue;
+		if (steps[k].wrapper) {
+			PQclear(r);
+			continue;
+		}
 		if (steps[k].prepare != NULL) {
 			bool ok = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK;
 			steps[k].prepare->prepared = ok;
@@ -397,7 +438,7 @@ static enum db_status round_trip(arena_t *a, PGresult **res, const char *sql, in
 		worker_refused = false;
 		*res = NULL;
 		worker_retrying = true;
-		enum db_status again = round_trip(a, res, sql, nparams, params, format);
+		enum db_status again = round_trip(a, res, sql, nparams, params, format, wrap);
 		worker_retrying = false;
 		return again;
 	}
@@ -426,13 +467,73 @@ unavailable:
 	return DB_UNAVAILABLE;
 }
 
+/* Sends n (1 or 2) utility commands in one round trip, needing no arena;
+ * true when each ran and the last answered last_tag. A broken connection
+ * is closed. */
+static bool commands(const char *const *sql, int n, const char *last_tag)
+{
+	struct sent steps[3] = { { 0 } };
+	int nsteps = 0;
+	bool sent = worker_conn != NULL;
+	for (int i = 0; i < n && sent; i++)
+		sent = send_wrapper(worker_conn, sql[i], steps, &nsteps);
+	if (!sent || !send_sync(worker_conn, steps, &nsteps) ||
+	    !read_round_trip(worker_conn, steps, nsteps)) {
+		for (int k = 0; k < nsteps; k++)
+			PQclear(steps[k].res);
+		db_disconnect();
+		return false;
+	}
+	bool ok = true;
+	for (int k = 0; k < n; k++) {
+		ok = ok && PQresultStatus(steps[k].res) == PGRES_COMMAND_OK;
+		if (k == n - 1)
+			ok = ok && strcmp(PQcmdStatus(steps[k].res), last_tag) == 0;
+		PQclear(steps[k].res);
+	}
+	return ok;
+}
+
+static bool command(const char *sql, const char *tag)
+{
+	return commands(&sql, 1, tag);
+}
+
+/* A statement of the handler's outside a transaction of its own, under a
+ * hold: it joins the held transaction, inside a savepoint that its failure
+ * rolls back to. */
+static enum db_status exec_held(arena_t *a, PGresult **res, const char *sql, int nparams,
+    const char *const *params, int format)
+{
+	if (worker_hold == HOLD_LOST)
+		return DB_UNAVAILABLE;
+	enum db_status st = round_trip(a, res, sql, nparams, params, format, true);
+	if (worker_conn == NULL || PQtransactionStatus(worker_conn) == PQTRANS_IDLE)
+		return st;
+	worker_hold = HOLD_OPEN;
+	static const char *const undo[] = { "ROLLBACK TO SAVEPOINT " HOLD_SAVEPOINT,
+		"RELEASE SAVEPOINT " HOLD_SAVEPOINT };
+	if (PQtransactionStatus(worker_conn) == PQTRANS_INERROR && !commands(undo, 2, "RELEASE")) {
+		db_disconnect();
+		return DB_UNAVAILABLE;
+	}
+	return st;
+}
+
+static bool holding_outside_handler(void)
+{
+	return worker_hold == HOLD_IDLE || worker_hold == HOLD_OPEN || worker_hold == HOLD_LOST;
+}
+
 static enum db_status exec_format(arena_t *a, PGresult **res, const char *sql,
     int nparams, const char *const *params, int format)
 {
 	*res = NULL;
 	if (worker_refused)
 		return DB_REFUSED;
-	return round_trip(a, res, sql, nparams, params, format);
+	if (holding_outside_handler())
+		return exec_held(a, res, sql, nparams, params, format);
+	return round_trip(a, res, sql, nparams, params, format, false);
 }
 
 enum db_status db_exec(arena_t *a, PGresult **res, const char *sql,
@@ -467,7 +568,10 @@ void db_flush(arena_t *a)
 	if (worker_ndeferred == 0 || worker_refused)
 		return;
 	PGresult *none = NULL;
-	round_trip(a, &none, NULL, 0, NULL, 0);
+	if (holding_outside_handler())
+		exec_held(a, &none, NULL, 0, NULL, 0);
+	else
+		round_trip(a, &none, NULL, 0, NULL, 0, false);
 }
 
 void db_end_refusal(void)
@@ -481,6 +585,7 @@ void db_abandon(void)
 	worker_ndeferred = 0;
 	worker_refused = false;
 	worker_retrying = false;
+	worker_hold = HOLD_OFF;
 	db_disconnect();
 }
 
@@ -496,16 +601,33 @@ bool db_is_unique_violation(const PGresult *res)
 }
 
 /* The deferred statements go first, on their own: their fate is not the
- * transaction's (a limiter count stays when the transaction rolls back). */
+ * transaction's (a limiter count stays when the transaction rolls back).
+ * Under a hold, work held so far is committed first, for real: the new
+ * transaction is the one held next. */
 enum db_status db_begin(arena_t *a)
 {
-	PGresult *r;
 	db_flush(a);
-	return db_exec(a, &r, "BEGIN", 0, NULL);
+	if (!db_commit_held())
+		return DB_UNAVAILABLE;
+	PGresult *r;
+	enum db_status st = round_trip(a, &r, "BEGIN", 0, NULL, 0, false);
+	if (st == DB_OK && worker_hold == HOLD_IDLE)
+		worker_hold = HOLD_HANDLER;
+	return st;
 }
 
 enum db_status db_commit(arena_t *a)
 {
+	if (worker_hold == HOLD_HANDLER) {
+		if (worker_conn != NULL && PQtransactionStatus(worker_conn) == PQTRANS_INTRANS) {
+			worker_hold = HOLD_OPEN;
+			return DB_OK;
+		}
+		db_rollback();
+		return worker_conn != NULL ? DB_ERROR : DB_UNAVAILABLE;
+	}
+	if (worker_hold != HOLD_OFF)
+		return db_commit_held() ? DB_OK : DB_UNAVAILABLE;
 	PGresult *r;
 	enum db_status st = db_exec(a, &r, "COMMIT", 0, NULL);
 	if (st == DB_ERROR)
@@ -515,18 +637,73 @@ enum db_status db_commit(arena_t *a)
 
 void db_rollback(void)
 {
+	/* Under a hold, only the handler's own transaction: the held work
+	 * was committed as far as the handler knows. */
+	if (worker_hold != HOLD_OFF && worker_hold != HOLD_HANDLER)
+		return;
+	if (worker_hold == HOLD_HANDLER)
+		worker_hold = HOLD_IDLE;
 	if (worker_conn == NULL || PQstatus(worker_conn) != CONNECTION_OK)
 		return;
 	if (PQtransactionStatus(worker_conn) == PQTRANS_IDLE)
 		return;
-	struct sent steps[2] = { { 0 }, { .sync = true } };
-	if (PQsendQueryParams(worker_conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
-	    PQpipelineSync(worker_conn) != 1 || !read_round_trip(worker_conn, steps, 2)) {
-		PQclear(steps[0].res);
-		db_disconnect();
-		return;
+	command("ROLLBACK", "ROLLBACK");
+}
+
+void db_hold(void)
+{
+	worker_hold = HOLD_IDLE;
+}
+
+bool db_hold_pending(void)
+{
+	return worker_hold == HOLD_OPEN || worker_hold == HOLD_LOST;
+}
+
+bool db_commit_held(void)
+{
+	if (worker_hold == HOLD_OPEN) {
+		/* A failed COMMIT ends the transaction all the same. */
+		worker_hold = command("COMMIT", "COMMIT") ? HOLD_IDLE : HOLD_LOST;
 	}
-	PQclear(steps[0].res);
+	return worker_hold != HOLD_LOST;
+}
+
+enum db_status db_hold_commit(arena_t *a)
+{
+	db_rollback();
+	struct db_deferred *settle[DB_MAX_DEFERRED];
+	int n = worker_ndeferred;
+	for (int i = 0; i < n; i++)
+		settle[i] = worker_deferred[i];
+	enum hold_state was = worker_hold;
+	worker_hold = HOLD_OFF;
+	enum db_status st = DB_OK;
+	if (was == HOLD_LOST) {
+		worker_ndeferred = 0;
+		for (int i = 0; i < n; i++)
+			*settle[i] = (struct db_deferred){ .sent = true, .status = DB_UNAVAILABLE };
+		st = DB_UNAVAILABLE;
+	} else if (was == HOLD_OPEN && !worker_refused) {
+		PGresult *r;
+		st = round_trip(a, &r, "COMMIT", 0, NULL, 0, false);
+		/* COMMIT of a transaction in error answers ROLLBACK, not an error. */
+		if (st == DB_OK && strcmp(PQcmdStatus(r), "COMMIT") != 0)
+			st = DB_ERROR;
+	} else {
+		db_flush(a);
+	}
+	for (int i = 0; i < n; i++)
+		if (settle[i]->status != DB_OK) {
+			st = settle[i]->status;
+			break;
+		}
+	if (st != DB_OK) {
+		worker_ndeferred = 0;
+		worker_refused = false;
+		db_rollback();
+	}
+	return st;
 }
 
 enum gala_error db_error(enum db_status st)
@@ -544,6 +721,7 @@ void db_request_done(void)
 {
 	worker_ndeferred = 0;
 	worker_refused = false;
+	worker_hold = HOLD_OFF;
 	db_rollback();
 }
 

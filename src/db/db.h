@@ -89,8 +89,41 @@ bool db_is_unique_violation(const PGresult *res);
 
 enum db_status db_begin(arena_t *a);
 enum db_status db_commit(arena_t *a);
-/* Rolls back if a transaction is open; never fails visibly. */
+/* Rolls back if a transaction is open; never fails visibly. Under a hold,
+ * only the handler's own transaction. */
 void db_rollback(void);
+
+/* Holding, for a request whose response is stored with its work (an
+ * Idempotency-Key claimed: http/idempotency_stage.h). From db_hold() to
+ * db_hold_commit(), the request's last transaction is not committed by
+ * its handler: db_commit() of a db_begin() only marks it, and statements
+ * run outside one join it, each inside a savepoint (so a failure, a taken
+ * email, a bad uuid, leaves the rest standing). db_hold_commit() then
+ * sends the deferred statements (the stored response) and the COMMIT in
+ * one round trip: both happen, or neither.
+ *
+ * Held work is committed for real by db_commit_held(), before anything
+ * leaves the process with consequences (the Stripe client calls it), and
+ * by db_begin(): other workers and hosts see it from then on. Should held
+ * work be lost (its connection, a failed COMMIT), every statement answers
+ * DB_UNAVAILABLE until db_hold_commit(), which answers it too. */
+void db_hold(void);
+
+/* Whether work is held (or was, and is lost): db_hold_commit() decides
+ * its fate. */
+bool db_hold_pending(void);
+
+/* Commits held work for real, if any; false when it was lost (now or
+ * before). Holding goes on. */
+bool db_commit_held(void);
+
+/* Ends holding: rolls back a transaction the handler left open, then sends
+ * the deferred statements with the COMMIT of the held work (on their own
+ * when nothing is held). DB_OK when all of it is committed; else the first
+ * failure, and none of it stayed (but for DB_UNAVAILABLE on a lost
+ * connection, where the COMMIT may have gone through with the statements
+ * sent along with it). */
+enum db_status db_hold_commit(arena_t *a);
 
 /* What a service answers for a statement that failed: GE_DB_UNAVAILABLE
  * when the database could not be reached, else GE_INTERNAL. */

@@ -104,6 +104,7 @@ int idempotency_begin(struct request *req, struct idempotency *state)
 	switch (outcome) {
 	case IDEMPOTENCY_CLAIMED:
 		state->active = true;
+		db_hold();
 		return 0;
 	case IDEMPOTENCY_OTHER_REQUEST:
 		http_respond_error(req, GE_IDEMPOTENCY_KEY_REUSED, NULL, NULL);
@@ -139,10 +140,8 @@ void idempotency_finish(struct request *req, const struct idempotency *state)
 {
 	if (!state->active)
 		return;
-	/* The claim must outlive whatever the handler did: a transaction it
-	 * left open would swallow the update below. */
-	db_rollback();
 	const struct response *r = &req->resp;
+	bool work_held = db_hold_pending();
 	enum db_status st;
 	if (idempotency_should_store(r->status, r->error)) {
 		const struct idempotency_response stored = { r->status, r->content_type, r->body,
@@ -151,7 +150,22 @@ void idempotency_finish(struct request *req, const struct idempotency *state)
 	} else {
 		st = idempotency_release(req->arena, &state->claim);
 	}
-	if (st != DB_OK)
+	if (st == DB_OK)
+		return;
+	if (!work_held) {
 		log_warn("gala.idempotency", "could not settle an idempotency key after %d; "
 		    "a retry after the stale period runs the request again", r->status);
+		return;
+	}
+	/* The work did not commit: the answer must not say it did, and a retry
+	 * must run it. Should the connection have died after the COMMIT went
+	 * through, the response is stored and this release finds nothing. */
+	log_error("gala.idempotency", "the request's work and its idempotency key could not be "
+	    "committed (%s); answering 503", st == DB_UNAVAILABLE ? "database unavailable" :
+	    "statement failed");
+	if (idempotency_release(req->arena, &state->claim) != DB_OK)
+		log_warn("gala.idempotency", "could not release an idempotency key; a retry after "
+		    "the stale period runs the request");
+	req->resp = (struct response){ 0 };
+	http_respond_error(req, GE_DB_UNAVAILABLE, NULL, NULL);
 }

@@ -5,9 +5,11 @@
  * replayed (status, body byte for byte, Location and Set-Cookie, plus
  * Idempotent-Replayed: true); another fingerprint is 422
  * idempotency_key_reused; a key still in flight is 409
- * idempotency_key_in_use with Retry-After. After the handler, the response
- * is stored, or the claim released for answers that must not pin the key
- * (idempotency_should_store). */
+ * idempotency_key_in_use with Retry-After. While the claim is held, the
+ * handler's work is held too (db/db.h, db_hold); after the handler, the
+ * response is stored, or the claim released for answers that must not pin
+ * the key (idempotency_should_store), in the one transaction that commits
+ * that work. */
 #ifndef GALA_IDEMPOTENCY_STAGE_H
 #define GALA_IDEMPOTENCY_STAGE_H
 
@@ -25,8 +27,10 @@ struct idempotency {
  * held), or -1 when it answered: a replay, 400, 409, 422 or 503. */
 int idempotency_begin(struct request *req, struct idempotency *state);
 
-/* Stores or releases the claim according to req->resp. Never changes the
- * response; a failure is logged. */
+/* Stores or releases the claim according to req->resp, in one transaction
+ * with the handler's held work (db_hold). When that work could not be
+ * committed, the claim is released and the answer becomes 503
+ * database_unavailable; any other failure is logged. */
 void idempotency_finish(struct request *req, const struct idempotency *state);
 
 /* --- For the unit tests. --- */

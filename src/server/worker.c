@@ -18,6 +18,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "clients/stripe.h"
 #include "db/db.h"
 #include "http/json.h"
 #include "http/pipeline.h"
@@ -304,6 +305,8 @@ int worker_run(int listen_fd, struct worker_slot *slot,
 		log_error("gala.worker", "out of memory while configuring the database");
 		return 1;
 	}
+	/* Work an idempotent request holds is committed before money moves. */
+	stripe_set_before_send(db_commit_held);
 
 	static struct held_conn conns[WORKER_MAX_CONNS];
 	for (int i = 0; i < WORKER_MAX_CONNS; i++)

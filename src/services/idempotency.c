@@ -92,17 +92,27 @@ enum db_status idempotency_claim(arena_t *a, struct idempotency_claim *c,
 	return DB_OK;
 }
 
+/* Sends sql with the COMMIT of the request's held work (db_hold_commit):
+ * the key is settled in the same transaction as the work. */
+static enum db_status settle(arena_t *a, const char *sql, int nparams, const char *const *params)
+{
+	const char **kept = arena_alloc(a, (size_t)nparams * sizeof *kept);
+	memcpy(kept, params, (size_t)nparams * sizeof *kept);
+	struct db_deferred *d = arena_calloc(a, 1, sizeof *d);
+	*d = (struct db_deferred){ .sql = sql, .nparams = nparams, .params = kept };
+	db_defer(d);
+	return db_hold_commit(a);
+}
+
 enum db_status idempotency_store(arena_t *a, const struct idempotency_claim *c,
     const struct idempotency_response *r)
 {
-	char status[8];
-	snprintf(status, sizeof status, "%d", r->status);
+	char *status = arena_printf(a, "%d", r->status);
 	char *hex = arena_alloc(a, r->body_len * 2 + 1);
 	sodium_bin2hex(hex, r->body_len * 2 + 1, (const unsigned char *)r->body, r->body_len);
 	const char *params[] = { c->scope, c->key, c->lock_token, status, r->content_type, hex,
 		r->headers_json };
-	PGresult *res;
-	return db_exec(a, &res,
+	return settle(a,
 	    "UPDATE idempotency_keys SET response_status = $4::int, "
 	    "response_content_type = $5, response_body = decode($6, 'hex'), "
 	    "response_headers = $7::jsonb, completed_at = now(), lock_token = NULL, "
@@ -112,8 +122,10 @@ enum db_status idempotency_store(arena_t *a, const struct idempotency_claim *c,
 enum db_status idempotency_release(arena_t *a, const struct idempotency_claim *c)
 {
 	const char *params[] = { c->scope, c->key, c->lock_token };
-	PGresult *res;
-	return db_exec(a, &res, "DELETE FROM idempotency_keys "
-	    "WHERE scope = $1 AND key = $2 AND lock_token = $3 "
+	/* Without its WAL flush only alone: a transaction that carries held
+	 * work must be as durable as the work. */
+	return settle(a, db_hold_pending() ?
+	    "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND lock_token = $3" :
+	    "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND lock_token = $3 "
 	    "AND set_config('synchronous_commit', 'off', true) IS NOT NULL", 3, params);
 }

@@ -12,11 +12,16 @@
  *            stale age (the worker was killed) is taken over.
  *   store    the response, once the request's work is done;
  *   release  the claim, for an answer that must not pin the key.
+ * Both go in one round trip with the COMMIT of the work the request holds
+ * (db/db.h, db_hold): the work and the stored response are committed
+ * together or not at all.
  *
- * Keys live 72 hours (gala maintenance purges older ones). If the worker
- * dies between the request's commit and the store, the key is re-executed
- * by a retry after the stale period: the same window every at-least-once
- * system has, kept to one statement. */
+ * Keys live 72 hours (gala maintenance purges older ones). A worker that
+ * dies before that COMMIT leaves nothing of the held work behind: the
+ * retry after the stale period runs the request once. What a request
+ * commits before a Stripe call (a payout's reservation, which every other
+ * worker must see) is committed at that moment; those flows resume from it
+ * on the retry, under their own Stripe idempotency keys. */
 #ifndef GALA_IDEMPOTENCY_H
 #define GALA_IDEMPOTENCY_H
 
@@ -69,11 +74,13 @@ enum db_status idempotency_claim(arena_t *a, struct idempotency_claim *c,
     const struct idempotency_request *r, int stale_seconds, enum idempotency_outcome *outcome,
     struct idempotency_response *stored);
 
-/* Stores the response under a claim we hold, waiting for its WAL flush. */
+/* Stores the response under a claim we hold, with the COMMIT of the held
+ * work (db_hold_commit), waiting for its WAL flush. */
 enum db_status idempotency_store(arena_t *a, const struct idempotency_claim *c,
     const struct idempotency_response *r);
 
-/* Lets go of a claim we hold. */
+/* Lets go of a claim we hold, with the COMMIT of the held work if any
+ * (db_hold_commit). */
 enum db_status idempotency_release(arena_t *a, const struct idempotency_claim *c);
 
 /* 1..255 printable ASCII characters (space included). */

@@ -9,6 +9,7 @@
 
 #include <check.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1061,6 +1062,126 @@ static void fingerprint_of(const char *body, char out[65])
 	crypto_hmac_sha256_hex(key, body, strlen(body), out);
 }
 
+/* Waits until a statement waits for a lock on table. */
+static void wait_lock_waiter(const char *table)
+{
+	const char *p[] = { table };
+	for (int i = 0; i < 100; i++) {
+		if (sql_count("SELECT count(*) FROM pg_locks WHERE relation = $1::regclass "
+		    "AND NOT granted", 1, p) > 0)
+			return;
+		usleep(50000);
+	}
+	ck_abort_msg("nothing came to wait for %s", table);
+}
+
+/* Stalls a create of bg where it settles its key: after the handler's work,
+ * before anything of it is committed with the stored response. Inserts into
+ * events wait first (the key is claimed by then), then the key table is
+ * locked and events let go. Returns the session holding the key table. */
+static PGconn *stall_at_settle(struct bg_post *bg)
+{
+	PGconn *events = hold_events();
+	pthread_create(&bg->thread, NULL, bg_create, bg);
+	wait_in_flight(bg->key);
+	wait_lock_waiter("events");
+	PGconn *keys = test_db_superuser();
+	PQclear(PQexec(keys, "BEGIN"));
+	PGresult *res = PQexec(keys, "LOCK TABLE idempotency_keys IN ACCESS EXCLUSIVE MODE");
+	ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	release_events(events);
+	wait_lock_waiter("idempotency_keys");
+	return keys;
+}
+
+/* Ends the session of the request waiting to settle its key: what reaches
+ * Postgres when the worker (or its host) dies before its settling
+ * statements are sent. Postgres may have ended it first, when its client
+ * was killed (client_connection_check_interval): then found is 0. */
+static void cut_settling_session(PGconn *keys, int found)
+{
+	PGconn *c = test_db_superuser();
+	PGresult *res = PQexec(c, "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
+	    "WHERE relation = 'idempotency_keys'::regclass AND NOT granted");
+	ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+	ck_assert_int_ge(atoi(PQgetvalue(res, 0, 0)), found);
+	PQclear(res);
+	PQfinish(c);
+	release_events(keys);
+}
+
+/* The handler's work commits together with the stored response, never
+ * without it: when that commit fails, the client hears 503, nothing was
+ * created, and the key is free for the retry, which runs once. */
+START_TEST(idempotency_work_commits_with_its_response)
+{
+	struct user u = verified_user("atomic");
+	char *body = event_body("Atomic"), *key = unique_key("atomic");
+	struct bg_post first = { .token = u.token, .body = body, .key = key };
+	cut_settling_session(stall_at_settle(&first), 1);
+	pthread_join(first.thread, NULL);
+	expect_error(&first.resp, 503, "database_unavailable", NULL);
+	ck_assert_int_eq(events_of(&u), 0);
+	struct http_resp r;
+	post("/api/events", u.token, body, with_key(key), &r);
+	ck_assert_msg(r.status == 201, "retry: %ld %s", r.status, r.body);
+	expect_header(&r, "Idempotent-Replayed", NULL);
+	http_resp_free(&r);
+	post("/api/events", u.token, body, with_key(key), &r);
+	ck_assert_int_eq(r.status, 201);
+	expect_header(&r, "Idempotent-Replayed", "true");
+	ck_assert_int_eq(events_of(&u), 1);
+	http_resp_free(&r);
+	http_resp_free(&first.resp);
+	user_free(&u);
+	free(body);
+	free(key);
+}
+END_TEST
+
+/* A worker killed (kill -9) after its handler's work and before the
+ * response is stored: the work is gone with it, so the retry after the
+ * stale period creates the event once; it is never created twice. */
+START_TEST(idempotency_killed_worker_runs_once)
+{
+	struct user u = verified_user("killed");
+	char *body = event_body("Killed"), *key = unique_key("killed");
+	struct bg_post first = { .token = u.token, .body = body, .key = key };
+	PGconn *keys = stall_at_settle(&first);
+	char *pids = stack_ctl_output("gala-worker-pids");
+	ck_assert_ptr_nonnull(pids);
+	for (char *tok = strtok(pids, " "); tok != NULL; tok = strtok(NULL, " "))
+		ck_assert_int_eq(kill((pid_t)atoi(tok), SIGKILL), 0);
+	free(pids);
+	cut_settling_session(keys, 0);
+	pthread_join(first.thread, NULL);
+	ck_assert_msg(first.resp.status >= 500, "the killed request answered %ld: %s",
+	    first.resp.status, first.resp.body);
+	/* In flight until the claim is stale; then as good as new. */
+	struct http_resp r = { 0 };
+	for (int i = 0; i < 100; i++) {
+		http_resp_free(&r);
+		post("/api/events", u.token, body, with_key(key), &r);
+		if (r.status != 502 && r.status != 503)
+			break;
+		usleep(100000);
+	}
+	expect_error(&r, 409, "idempotency_key_in_use", NULL);
+	http_resp_free(&r);
+	const char *p[] = { key };
+	sql("UPDATE idempotency_keys SET locked_at = now() - interval '1 hour' WHERE key = $1", 1, p);
+	post("/api/events", u.token, body, with_key(key), &r);
+	ck_assert_msg(r.status == 201, "retry: %ld %s", r.status, r.body);
+	ck_assert_int_eq(events_of(&u), 1);
+	http_resp_free(&r);
+	http_resp_free(&first.resp);
+	user_free(&u);
+	free(body);
+	free(key);
+}
+END_TEST
+
 START_TEST(idempotency_stale_claims_and_stored_headers)
 {
 	/* The claim of a worker that died: 409 while it may still be running,
@@ -1399,6 +1520,8 @@ int main(void)
 	tcase_add_test(idem, idempotency_replays_and_creates_nothing);
 	tcase_add_test(idem, idempotency_never_keeps_credentials);
 	tcase_add_test(idem, idempotency_concurrent_duplicates);
+	tcase_add_test(idem, idempotency_work_commits_with_its_response);
+	tcase_add_test(idem, idempotency_killed_worker_runs_once);
 	tcase_add_test(idem, idempotency_key_reuse_and_refusals);
 	tcase_add_test(idem, idempotency_keys_are_per_user);
 	tcase_add_test(idem, idempotency_stale_claims_and_stored_headers);

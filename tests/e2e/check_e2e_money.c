@@ -305,17 +305,24 @@ END_TEST
 struct racer {
 	const char *path;
 	const char *token;
+	const char *idempotency_key;   /* or NULL */
 	long status;
 	char code[64];
+	bool already_released;
 };
 
 static void *race(void *arg)
 {
 	struct racer *r = arg;
 	struct http_resp resp;
-	if (http_json("POST", r->path, r->token, NULL, &resp) == 0) {
+	char auth[4096], key[256];
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s", r->token);
+	snprintf(key, sizeof key, "Idempotency-Key: %s", r->idempotency_key);
+	const char *h[] = { auth, r->idempotency_key != NULL ? key : NULL, NULL };
+	if (http_do("POST", r->path, h, NULL, &resp) == 0) {
 		r->status = resp.status;
 		snprintf(r->code, sizeof r->code, "%s", http_error_code(&resp));
+		r->already_released = cJSON_IsTrue(cJSON_GetObjectItem(resp.json, "already_released"));
 	}
 	http_resp_free(&resp);
 	return NULL;
@@ -486,7 +493,10 @@ static int run_maintenance(void)
 	return rc == -1 ? -1 : WEXITSTATUS(rc);
 }
 
-START_TEST(worker_killed_during_transfer_then_maintenance)
+/* A release killed while Stripe makes its transfer, with or without an
+ * Idempotency-Key (whose request holds its work until its response is
+ * stored: the payout row must be committed before the call all the same). */
+static void killed_during_transfer(const char *idempotency_key)
 {
 	struct deal d;
 	deal(&d, true, true, true);
@@ -496,7 +506,7 @@ START_TEST(worker_killed_during_transfer_then_maintenance)
 	char *pids = stack_ctl_output("gala-worker-pids");
 	ck_assert_msg(pids != NULL && *pids != '\0', "no workers");
 	struct racer rr = { .path = path_of("/api/event-services/%s/release", d.id),
-		.token = d.owner.token };
+		.token = d.owner.token, .idempotency_key = idempotency_key };
 	pthread_t th;
 	pthread_create(&th, NULL, release_in_background, &rr);
 	/* The payout row is committed before the call, and the fake logs the
@@ -537,12 +547,30 @@ START_TEST(worker_killed_during_transfer_then_maintenance)
 	ck_assert_str_eq(stored, fx_str(t, "id"));
 	free(stored);
 	cJSON_Delete(t);
-	/* The pool is back. */
-	cJSON *r = fx_expect(200, "POST", path_of("/api/event-services/%s/release", d.id), &d.owner,
-	    NULL);
-	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(r, "already_released")));
-	cJSON_Delete(r);
+	/* The pool is back; the client's retry (its key's claim gone stale)
+	 * finds the payout done. */
+	if (idempotency_key != NULL)
+		fx_sql("UPDATE idempotency_keys SET locked_at = now() - interval '1 hour' "
+		    "WHERE key = $1", idempotency_key, NULL, NULL);
+	rr.status = 0;
+	race(&rr);
+	ck_assert_msg(rr.status == 200, "the retry answered %ld %s", rr.status, rr.code);
+	ck_assert(rr.already_released);
+	ck_assert_int_eq(fake_count("transfer", "transfer_group", d.id), 1);
 	deal_free(&d);
+}
+
+START_TEST(worker_killed_during_transfer_then_maintenance)
+{
+	killed_during_transfer(NULL);
+}
+END_TEST
+
+START_TEST(worker_killed_during_keyed_transfer_then_maintenance)
+{
+	char key[64];
+	snprintf(key, sizeof key, "killed-release-%d", (int)getpid());
+	killed_during_transfer(key);
 }
 END_TEST
 
@@ -1034,6 +1062,7 @@ int main(void)
 	tcase_add_test(release, stripe_timeout_then_retry_completes);
 	tcase_add_test(release, stuck_payout_without_transfer_is_retried_under_its_key);
 	tcase_add_test(release, worker_killed_during_transfer_then_maintenance);
+	tcase_add_test(release, worker_killed_during_keyed_transfer_then_maintenance);
 	suite_add_tcase(s, release);
 
 	TCase *refund = tcase_create("refund");

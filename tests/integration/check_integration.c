@@ -565,6 +565,99 @@ START_TEST(deferred_statement_guards_what_travels_with_it)
 }
 END_TEST
 
+static void assert_rows(PGconn *c, const char *want)
+{
+	char *rows = test_db_value(c, "SELECT coalesce(string_agg(a::text, ',' ORDER BY a), '') "
+	    "FROM t", 0, NULL);
+	ck_assert_str_eq(rows, want);
+	free(rows);
+}
+
+static enum db_status insert(arena_t *a, const char *v)
+{
+	PGresult *r;
+	const char *p[] = { v };
+	return db_exec(a, &r, "INSERT INTO t VALUES ($1::int)", 1, p);
+}
+
+/* Under a hold (an idempotent request), the handler's work stays
+ * uncommitted until it commits with the statement that settles its key,
+ * all or nothing; a failed statement of the handler's leaves the rest;
+ * db_commit_held (before a Stripe call) and db_begin commit it for real;
+ * work lost with its connection is reported, never silently dropped. */
+START_TEST(held_work_commits_with_what_settles_it)
+{
+	char *url = fresh_database("itest_hold");
+	PGconn *c = PQconnectdb(url);
+	PQclear(PQexec(c, "CREATE TABLE t (a int PRIMARY KEY)"));
+	for (int prepared = 0; prepared < 2; prepared++) {
+		arena_t *a = arena_new(4096);
+		db_configure(url, 5, prepared == 1);
+		db_hold();
+		ck_assert_int_eq(insert(a, "1"), DB_OK);
+		ck_assert_int_eq(insert(a, "1"), DB_ERROR);
+		ck_assert_int_eq(insert(a, "2"), DB_OK);
+		assert_rows(c, "");
+		ck_assert_int_eq(db_begin(a), DB_OK);
+		assert_rows(c, "1,2");
+		ck_assert_int_eq(insert(a, "3"), DB_OK);
+		ck_assert_int_eq(db_commit(a), DB_OK);
+		db_rollback();
+		assert_rows(c, "1,2");
+		ck_assert(db_hold_pending());
+		const char *four[] = { "4" }, *one[] = { "1" };
+		struct db_deferred d = { .sql = "INSERT INTO t VALUES ($1::int)", .nparams = 1,
+			.params = four };
+		db_defer(&d);
+		ck_assert_int_eq(db_hold_commit(a), DB_OK);
+		assert_rows(c, "1,2,3,4");
+		db_request_done();
+
+		/* The settling statement fails: the held work goes with it. */
+		db_hold();
+		ck_assert_int_eq(insert(a, "5"), DB_OK);
+		d = (struct db_deferred){ .sql = "INSERT INTO t VALUES ($1::int)", .nparams = 1,
+			.params = one };
+		db_defer(&d);
+		ck_assert_int_eq(db_hold_commit(a), DB_ERROR);
+		db_request_done();
+		assert_rows(c, "1,2,3,4");
+
+		/* Committed for real on demand; the hold goes on. A transaction
+		 * the handler leaves open is not part of it. */
+		db_hold();
+		ck_assert_int_eq(insert(a, "6"), DB_OK);
+		ck_assert(db_commit_held());
+		assert_rows(c, "1,2,3,4,6");
+		ck_assert(!db_hold_pending());
+		ck_assert_int_eq(insert(a, "7"), DB_OK);
+		ck_assert_int_eq(db_begin(a), DB_OK);
+		ck_assert_int_eq(insert(a, "8"), DB_OK);
+		ck_assert_int_eq(db_hold_commit(a), DB_OK);
+		db_request_done();
+		assert_rows(c, "1,2,3,4,6,7");
+
+		/* Lost with the connection: said so until the hold ends. */
+		db_hold();
+		ck_assert_int_eq(insert(a, "9"), DB_OK);
+		PQclear(PQexec(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+		    "WHERE application_name = 'gala' AND datname = current_database()"));
+		ck_assert_int_eq(insert(a, "10"), DB_UNAVAILABLE);
+		ck_assert(!db_commit_held());
+		ck_assert_int_eq(db_begin(a), DB_UNAVAILABLE);
+		ck_assert_int_eq(db_hold_commit(a), DB_UNAVAILABLE);
+		db_request_done();
+		ck_assert_int_eq(insert(a, "11"), DB_OK);
+		assert_rows(c, "1,2,3,4,6,7,11");
+		PQclear(PQexec(c, "TRUNCATE t"));
+		db_disconnect();
+		arena_free(a);
+	}
+	PQfinish(c);
+	free(url);
+}
+END_TEST
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -580,6 +673,7 @@ int main(void)
 	tcase_add_test(tc, statements_are_prepared_once_per_connection);
 	tcase_add_test(tc, prepared_statement_survives_a_table_change);
 	tcase_add_test(tc, deferred_statement_guards_what_travels_with_it);
+	tcase_add_test(tc, held_work_commits_with_what_settles_it);
 	tcase_add_test(tc, page_carries_its_total);
 	tcase_add_test(tc, binary_results_read_as_text);
 	tcase_add_test(tc, event_count_follows_the_events);
