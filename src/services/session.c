@@ -6,20 +6,21 @@
 #include <string.h>
 
 /* The check raises, rather than answering with a verdict column, when the
- * token's version is outdated, its jti revoked (logout) or the account's
- * role no longer the token's: the error aborts what was sent with it. A
- * user row Gala never deletes; were one deleted by hand, the check finds
- * no row and the request is refused all the same (401), though a
- * statement sent with it has run. A token older than token_version still
- * passes when it is the one token kept (kept_jti) by the bump that made
- * token_version kept_version (schema/0009_mfa.sql). $4 NULL skips the role comparison (the
- * account's role is then taken); $5 true refuses an unverified email. */
+ * token's version is outdated, its jti revoked (logout; the user's row keeps
+ * the revoked jtis, schema/0020_revoked_jtis.sql) or the account's role no
+ * longer the token's: the error aborts what was sent with it. A user row
+ * Gala never deletes; were one deleted by hand, the check finds no row and
+ * the request is refused all the same (401), though a statement sent with
+ * it has run. A token older than token_version still passes when it is the
+ * one token kept (kept_jti) by the bump that made token_version
+ * kept_version (schema/0009_mfa.sql). $4 NULL skips the role comparison
+ * (the account's role is then taken); $5 true refuses an unverified email. */
 #define SESSION_CHECK_SQL "SELECT u.email, u.full_name, u.role, u.email_verified, " \
 	"u.created_at, " \
 	"u.mfa_enabled, " \
 	"CASE WHEN (u.token_version <> $3::bigint " \
 	"AND (u.kept_jti IS DISTINCT FROM $2::uuid OR u.kept_version <> u.token_version)) " \
-	"OR EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2::uuid) " \
+	"OR $2::uuid = ANY (u.revoked_jtis) " \
 	"THEN gala_raise('GA401', 'the session is not valid') " \
 	"WHEN $4::text IS NOT NULL AND u.role <> $4::text " \
 	"THEN gala_raise('GA409', 'the role of the account changed') " \
@@ -27,9 +28,10 @@
 	"THEN gala_raise('GA403', 'the email address is not verified') END " \
 	"FROM users u WHERE u.id = $1::uuid"
 
-/* The same check as a function (schema/0016_mfa_flag.sql; first 0008, then 0009),
- * for unnamed statements: its query is planned once per session, where an
- * unnamed SESSION_CHECK_SQL would be planned on every request. */
+/* The same check as a function (schema/0020_revoked_jtis.sql; first 0008,
+ * then 0009 and 0016), for unnamed statements: its query is planned once
+ * per session, where an unnamed SESSION_CHECK_SQL would be planned on every
+ * request. */
 #define SESSION_CHECK_CALL_SQL "SELECT * FROM gala_session_check(" \
 	"$1::uuid, $2::uuid, $3::bigint, $4::text, $5::boolean)"
 

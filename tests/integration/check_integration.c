@@ -394,6 +394,92 @@ START_TEST(event_count_follows_the_events)
 }
 END_TEST
 
+static void exec_ok(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql,
+	    PQresultErrorMessage(r));
+	PQclear(r);
+}
+
+/* users.revoked_jtis, what the session check reads for a logout, follows
+ * every insert, delete, update and truncate of revoked_tokens in their own
+ * transaction; two logouts of one user at once both stay. */
+START_TEST(revoked_jtis_follow_revoked_tokens)
+{
+	char *url = fresh_database("itest_revoked_jtis");
+	char *dir = schema_dir(), *log;
+	ck_assert_int_eq(run_migrate(url, dir, &log), 0);
+	free(log);
+	free(dir);
+	PGconn *c = PQconnectdb(url), *other = PQconnectdb(url);
+	ck_assert_int_eq(PQstatus(c), CONNECTION_OK);
+	ck_assert_int_eq(PQstatus(other), CONNECTION_OK);
+	exec_ok(c, "INSERT INTO users (id, email, password_hash, full_name) VALUES "
+	    "('00000000-0000-4000-8000-000000000001', 'a@gala.test', 'x', 'A'), "
+	    "('00000000-0000-4000-8000-000000000002', 'b@gala.test', 'x', 'B')");
+	exec_ok(c, "INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES "
+	    "('00000000-0000-4000-8000-0000000000a1', '00000000-0000-4000-8000-000000000001', now()), "
+	    "('00000000-0000-4000-8000-0000000000a2', '00000000-0000-4000-8000-000000000001', now()), "
+	    "('00000000-0000-4000-8000-0000000000b1', '00000000-0000-4000-8000-000000000002', now())");
+	exec_ok(c, "DELETE FROM revoked_tokens WHERE jti = '00000000-0000-4000-8000-0000000000a1'");
+	exec_ok(c, "UPDATE revoked_tokens SET user_id = '00000000-0000-4000-8000-000000000002' "
+	    "WHERE jti = '00000000-0000-4000-8000-0000000000a2'");
+	exec_ok(c, "BEGIN");
+	exec_ok(c, "INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES "
+	    "('00000000-0000-4000-8000-0000000000a3', '00000000-0000-4000-8000-000000000001', now())");
+	exec_ok(c, "ROLLBACK");
+
+	/* A second logout of A while the first holds A's row: it waits, then
+	 * appends to what the first committed. */
+	exec_ok(c, "BEGIN");
+	exec_ok(c, "INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES "
+	    "('00000000-0000-4000-8000-0000000000a4', '00000000-0000-4000-8000-000000000001', now())");
+	ck_assert_int_eq(PQsendQuery(other, "INSERT INTO revoked_tokens (jti, user_id, expires_at) "
+	    "VALUES ('00000000-0000-4000-8000-0000000000a5', '00000000-0000-4000-8000-000000000001', "
+	    "now())"), 1);
+	char *waiting = test_db_value(c, "SELECT count(*) FROM pg_stat_activity "
+	    "WHERE wait_event_type = 'Lock' AND datname = current_database()", 0, NULL);
+	for (int i = 0; i < 500 && strcmp(waiting, "1") != 0; i++) {
+		free(waiting);
+		usleep(10000);
+		waiting = test_db_value(c, "SELECT count(*) FROM pg_stat_activity "
+		    "WHERE wait_event_type = 'Lock' AND datname = current_database()", 0, NULL);
+	}
+	ck_assert_str_eq(waiting, "1");
+	free(waiting);
+	exec_ok(c, "COMMIT");
+	PGresult *r;
+	while ((r = PQgetResult(other)) != NULL) {
+		ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+		PQclear(r);
+	}
+
+	const char *sorted = "SELECT string_agg(coalesce((SELECT string_agg(right(j::text, 2), ',' "
+	    "ORDER BY j) FROM unnest(u.revoked_jtis) j), ''), ';' ORDER BY u.id) FROM users u";
+	char *v = test_db_value(c, sorted, 0, NULL);
+	ck_assert_str_eq(v, "a4,a5;a2,b1");
+	free(v);
+	v = test_db_value(c, "SELECT string_agg(right(jti::text, 2), ',' ORDER BY jti) "
+	    "FROM revoked_tokens", 0, NULL);
+	ck_assert_str_eq(v, "a2,a4,a5,b1");
+	free(v);
+	exec_ok(c, "TRUNCATE revoked_tokens");
+	v = test_db_value(c, sorted, 0, NULL);
+	ck_assert_str_eq(v, ";");
+	free(v);
+	exec_ok(c, "INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES "
+	    "('00000000-0000-4000-8000-0000000000a6', '00000000-0000-4000-8000-000000000001', now())");
+	exec_ok(c, "DELETE FROM users WHERE id = '00000000-0000-4000-8000-000000000001'");
+	v = test_db_value(c, "SELECT count(*) FROM revoked_tokens", 0, NULL);
+	ck_assert_str_eq(v, "0");
+	free(v);
+	PQfinish(other);
+	PQfinish(c);
+	free(url);
+}
+END_TEST
+
 /* A result in binary format reads as the same values as in text: the
  * accessors decode each type, timestamps truncated to the second as
  * SQL_TS does, before 2000 and before 1970 too. */
@@ -677,6 +763,7 @@ int main(void)
 	tcase_add_test(tc, page_carries_its_total);
 	tcase_add_test(tc, binary_results_read_as_text);
 	tcase_add_test(tc, event_count_follows_the_events);
+	tcase_add_test(tc, revoked_jtis_follow_revoked_tokens);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
