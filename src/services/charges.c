@@ -363,6 +363,7 @@ static enum gala_error refund_finish(struct svc_ctx *cx, const char *id, const c
 		e = charges_load_row(a, id, "customer_payment", true, &ch);
 	if (e != GE_OK)
 		return db_fail(e);
+	const char *actor = cx->caller != NULL ? cx->caller->id : NULL;
 	const char *p[] = { ch.id, refund_id };
 	PGresult *res;
 	st = db_exec(a, &res, "UPDATE payments SET status = 'refunded', "
@@ -379,7 +380,7 @@ static enum gala_error refund_finish(struct svc_ctx *cx, const char *id, const c
 		cJSON_AddNumberToObject(m, "amount_cents", (double)ch.amount_cents);
 		cJSON_AddStringToObject(m, "currency", ch.currency);
 		cJSON_AddBoolToObject(m, "transfer_reversed", transfer_reversed);
-		st = audit_write(cx, a, cx->caller->id, b.event_owner_id, "payment.refund", "success", m);
+		st = audit_write(cx, a, actor, b.event_owner_id, "payment.refund", "success", m);
 		if (st != DB_OK)
 			return db_fail(db_error(st));
 	}
@@ -390,7 +391,7 @@ static enum gala_error refund_finish(struct svc_ctx *cx, const char *id, const c
 		cJSON_AddStringToObject(m, "payment_id", ch.id);
 		cJSON_AddBoolToObject(m, "transfer_reversed", transfer_reversed);
 		e = booking_transition(cx, a, &b, BOOKING_CHARGE_REFUNDED, BOOKING_ACTOR_SYSTEM,
-		    cx->caller->id, m, why);
+		    actor, m, why);
 		if (e != GE_OK)
 			return db_fail(e);
 	}
@@ -400,17 +401,19 @@ static enum gala_error refund_finish(struct svc_ctx *cx, const char *id, const c
 	return GE_OK;
 }
 
-static enum gala_error refund_booking(struct svc_ctx *cx, const char *id,
-    enum booking_action action, cJSON **out, struct refusal *why)
+/* Phases 2 and 3 of a refund begun (refund_begin): the payout taken back
+ * when it was released, the charge refunded, both recorded. Every Stripe
+ * call goes under the booking's one key for it, so that a retry, or
+ * maintenance finishing the refund, makes the very same reversal and
+ * refund. */
+static enum gala_error refund_carry_out(struct svc_ctx *cx, const struct booking *bk,
+    const struct money_row *charge, const struct money_row *payout, cJSON **out,
+    struct refusal *why)
 {
 	arena_t *a = cx->arena;
-	if (!stripe_configured())
-		return GE_STRIPE_NOT_CONFIGURED;
-	struct booking b;
-	struct money_row ch = { 0 }, po = { 0 };
-	enum gala_error e = refund_begin(cx, id, action, &b, &ch, &po, why);
-	if (e != GE_OK)
-		return e;
+	const struct booking b = *bk;
+	const struct money_row ch = *charge, po = *payout;
+	enum gala_error e;
 	bool reversed = po.res != NULL && is(po.status, "reversed");
 	if (po.res != NULL && is(po.status, "released")) {
 		if ((e = reverse_payout(cx, &b, &ch, &po, why)) != GE_OK)
@@ -446,6 +449,92 @@ static enum gala_error refund_booking(struct svc_ctx *cx, const char *id,
 		}
 	}
 	return refund_finish(cx, b.id, refund_id, reversed, out, why);
+}
+
+static enum gala_error refund_booking(struct svc_ctx *cx, const char *id,
+    enum booking_action action, cJSON **out, struct refusal *why)
+{
+	if (!stripe_configured())
+		return GE_STRIPE_NOT_CONFIGURED;
+	struct booking b;
+	struct money_row ch = { 0 }, po = { 0 };
+	enum gala_error e = refund_begin(cx, id, action, &b, &ch, &po, why);
+	if (e != GE_OK)
+		return e;
+	return refund_carry_out(cx, &b, &ch, &po, out, why);
+}
+
+/* ------------------------------------------------- refunds left begun */
+
+/* Loads, under the booking's lock, a refund begun and not finished; *due
+ * is false when it moved on meanwhile (finished, or its begin undone). */
+static enum gala_error started_refund_load(arena_t *a, const char *id, struct booking *b,
+    struct money_row *ch, struct money_row *po, bool *due)
+{
+	*due = false;
+	enum db_status st = db_begin(a);
+	if (st != DB_OK)
+		return db_error(st);
+	enum gala_error e = bookings_load(a, id, true, b);
+	if (e == GE_OK)
+		e = charges_load_row(a, id, "customer_payment", true, ch);
+	if (e == GE_OK)
+		e = charges_load_row(a, id, "service_payment", true, po);
+	if (e != GE_OK)
+		return db_fail(e);
+	*due = ch->res != NULL && is(ch->status, "succeeded") && ch->refund_started &&
+	    (b->status == BOOKING_PAID || b->status == BOOKING_COMPLETED ||
+	    b->status == BOOKING_RELEASED) &&
+	    (po->res == NULL || !is(po->status, "payout_started"));
+	st = db_commit(a);
+	return st == DB_OK ? GE_OK : db_error(st);
+}
+
+enum db_status charges_finish_started_refunds(arena_t *a, long long *count)
+{
+	if (!stripe_configured())
+		return DB_OK;
+	char grace[16];
+	snprintf(grace, sizeof grace, "%d", REFUND_STARTED_GRACE_MINUTES);
+	const char *p[] = { grace };
+	PGresult *res;
+	enum db_status st = db_exec(a, &res, "SELECT p.event_service_id FROM payments p "
+	    "JOIN event_services es ON es.id = p.event_service_id "
+	    "WHERE p.payment_type = 'customer_payment' AND p.status = 'succeeded' "
+	    "AND p.refund_started_at < now() - make_interval(mins => $1::int) "
+	    "AND es.status IN ('paid', 'completed', 'released') "
+	    "ORDER BY p.refund_started_at LIMIT 100", 1, p);
+	if (st != DB_OK)
+		return st;
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *id = db_value(res, i, 0);
+		struct booking b;
+		struct money_row ch = { 0 }, po = { 0 };
+		bool due;
+		enum gala_error e = started_refund_load(a, id, &b, &ch, &po, &due);
+		if (e == GE_DB_UNAVAILABLE)
+			return DB_UNAVAILABLE;
+		if (e != GE_OK || !due)
+			continue;
+		struct svc_ctx system = { .arena = a };
+		struct refusal why = { 0 };
+		cJSON *booking = NULL;
+		e = refund_carry_out(&system, &b, &ch, &po, &booking, &why);
+		cJSON_Delete(booking);
+		cJSON *f = cJSON_CreateObject();
+		cJSON_AddStringToObject(f, "event_service_id", id);
+		cJSON_AddStringToObject(f, "result", e == GE_OK ? "refunded" :
+		    e == GE_STRIPE_ERROR ? "refused by Stripe" : "not finished; retried at the next run");
+		if (why.message != NULL)
+			cJSON_AddStringToObject(f, "detail", why.message);
+		log_emit(e == GE_OK ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "gala.payments",
+		    "refund left begun", f);
+		if (e == GE_OK)
+			(*count)++;
+		else if (e == GE_DB_UNAVAILABLE)
+			return DB_UNAVAILABLE;
+	}
+	return DB_OK;
 }
 
 /* ------------------------------------------------------------ orphans */

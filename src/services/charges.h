@@ -55,6 +55,21 @@ enum gala_error charges_cancel_paid(struct svc_ctx *cx, const char *event_servic
  * for an operator. */
 enum db_status charges_refund_orphans(arena_t *a, long long *count);
 
+/* A refund begun (a cancel or an admin refund marked the charge) that no
+ * request finished for this long: its request ended without Stripe's
+ * answer (502, 504) and was not retried. */
+#define REFUND_STARTED_GRACE_MINUTES 10
+
+/* gala maintenance: finishes each refund begun more than
+ * REFUND_STARTED_GRACE_MINUTES ago on a booking still paid, completed or
+ * released, as a retry of its request would (the released payout reversed
+ * first, then the charge refunded, under the booking's same Stripe keys),
+ * so that the money asked back goes back and the booking does not stay
+ * blocked for payouts. Adds how many were finished to *count; the ones
+ * Stripe refuses get their mark cleared (when nothing was reversed) and
+ * are logged for an operator, the others are tried again at the next run. */
+enum db_status charges_finish_started_refunds(arena_t *a, long long *count);
+
 /* The answer for a Stripe call that did not succeed: a refusal is 502
  * payment_error with a generic message and Stripe's request id in why
  * (never Stripe's own text: that is logged), anything else 502

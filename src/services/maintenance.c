@@ -124,6 +124,7 @@ static const struct maintenance_task tasks[] = {
 	/* Money (services/payouts.c, services/charges.c, services/webhooks.c). */
 	{ "stuck_payouts_settled", payouts_complete_stuck },
 	{ "cancelled_bookings_refunded", charges_refund_orphans },
+	{ "started_refunds_finished", charges_finish_started_refunds },
 	{ "stripe_events", webhooks_purge_events },
 };
 
