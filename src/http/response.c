@@ -47,9 +47,23 @@ static void cjson_free_fn(void *p)
 	cJSON_free(p);
 }
 
+/* Printed into one arena buffer, which the worker's first arena chunk
+ * holds: cJSON printing on its own grows a buffer by doubling, copying it
+ * each time (the arena has no realloc), and copies the text once more at
+ * the end. A body past the buffer (a long page) is printed so. */
+#define RESPONSE_PRINT_SIZE ((size_t)32 * 1024)
+
+static char *response_print(arena_t *a, cJSON *body)
+{
+	char *buf = arena_alloc(a, RESPONSE_PRINT_SIZE);
+	if (cJSON_PrintPreallocated(body, buf, (int)RESPONSE_PRINT_SIZE, 0))
+		return buf;
+	return arena_defer(a, cjson_free_fn, cJSON_PrintUnformatted(body));
+}
+
 void response_json(struct request *req, int status, cJSON *body)
 {
-	char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+	char *text = body ? response_print(req->arena, body) : NULL;
 	cJSON_Delete(body);
 	if (text == NULL) {
 		/* Only out of memory gets here; answer without a body rather
@@ -60,7 +74,6 @@ void response_json(struct request *req, int status, cJSON *body)
 		req->resp.body_len = 0;
 		return;
 	}
-	arena_defer(req->arena, cjson_free_fn, text);
 	req->resp.status = status;
 	req->resp.content_type = "application/json";
 	req->resp.body = text;

@@ -332,6 +332,31 @@ START_TEST(response_serialization_is_safe)
 }
 END_TEST
 
+/* A body is the same text whether it fits the print buffer or not (a
+ * long page is printed the other way). */
+START_TEST(response_json_prints_any_length)
+{
+	static const size_t lengths[] = { 10, 40000, 200000 };
+	for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
+		struct request req;
+		make_request(&req, "GET", "/api/things", NULL, NULL, NULL);
+		char *text = malloc(lengths[i] + 1);
+		memset(text, 'x', lengths[i]);
+		text[lengths[i]] = '\0';
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "a\"b", text);
+		cJSON_AddNumberToObject(o, "n", 42);
+		char *want = cJSON_PrintUnformatted(o);
+		response_json(&req, 200, o);
+		ck_assert_uint_eq(req.resp.body_len, strlen(want));
+		ck_assert_int_eq(memcmp(req.resp.body, want, req.resp.body_len), 0);
+		ck_assert_str_eq(req.resp.content_type, "application/json");
+		cJSON_free(want);
+		free(text);
+	}
+}
+END_TEST
+
 START_TEST(buf_has_a_hard_maximum)
 {
 	buf_t b;
@@ -1209,6 +1234,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, router_matches_params);
 	tcase_add_test(tc, router_unknown_and_wrong_method);
 	tcase_add_test(tc, pipeline_404_405_envelope);
+	tcase_add_test(tc, response_json_prints_any_length);
 	tcase_add_test(tc, pipeline_body_checks);
 	tcase_add_test(tc, utf8_validation);
 	tcase_add_test(tc, utf8_scrub_keeps_text_and_replaces_the_rest);
