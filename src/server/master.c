@@ -87,7 +87,7 @@ static int spawn_worker(struct master *m, int idx)
 	}
 	if (pid == 0) {
 		notify_free();
-		int rc = worker_run(m->listen_fd, s, m->table, m->nroutes);
+		int rc = worker_run(m->listen_fd, m->sb, s, m->table, m->nroutes);
 #ifdef __SANITIZE_ADDRESS__
 		/* _exit skips LeakSanitizer's exit-time check: run it here, so
 		 * that the sanitizer build of the test suite sees workers' leaks. */

@@ -16,3 +16,15 @@ struct scoreboard *scoreboard_create(void)
 	memset(p, 0, sizeof(struct scoreboard));
 	return p;
 }
+
+bool scoreboard_idle_worker_holds_fewer(const struct scoreboard *board,
+    const struct worker_slot *self, int conns)
+{
+	for (int i = 0; i < SCOREBOARD_SLOTS; i++) {
+		const struct worker_slot *s = &board->slots[i];
+		if (s != self && s->pid != 0 && s->ready && !s->draining &&
+		    s->busy_since_ms == 0 && s->conns < conns)
+			return true;
+	}
+	return false;
+}

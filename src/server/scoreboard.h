@@ -5,6 +5,7 @@
 #define GALA_SCOREBOARD_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -29,6 +30,7 @@ struct worker_slot {
 	volatile sig_atomic_t ready;
 	volatile sig_atomic_t draining;    /* leaving: serves its kept connections only */
 	volatile long long busy_since_ms;   /* 0: idle */
+	volatile sig_atomic_t conns;       /* FastCGI connections it holds */
 	char route[96];
 	unsigned long long requests;
 };
@@ -39,5 +41,10 @@ struct scoreboard {
 
 /* Maps an anonymous shared region inherited by the workers, or NULL. */
 struct scoreboard *scoreboard_create(void);
+
+/* Whether a worker other than self, ready, not leaving and idle, holds
+ * fewer than conns connections. */
+bool scoreboard_idle_worker_holds_fewer(const struct scoreboard *board,
+    const struct worker_slot *self, int conns);
 
 #endif

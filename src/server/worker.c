@@ -75,8 +75,17 @@ static void worker_signals(sigset_t *wait_mask)
  * counting a connection in the listen queue as one: the listen queue only
  * holds a connection while every worker is busy, and serving kept
  * connections first would leave it there for as long as the load lasts
- * (seen as p99 in the hundreds of milliseconds). */
+ * (seen as p99 in the hundreds of milliseconds).
+ *
+ * A request nginx sends on a connection this worker holds waits while the
+ * worker serves another (a release waiting on Stripe: seen as nginx's 504
+ * for the second of two concurrent requests). So that nginx's kept
+ * connections spread over the pool, a worker holding connections leaves a
+ * new one to an idle worker holding fewer (the scoreboard says), for up to
+ * WORKER_ACCEPT_DEFER_MS; then it takes it itself, should that worker be
+ * slow to. Under load no worker is idle, and nothing waits. */
 #define WORKER_MAX_CONNS 64
+#define WORKER_ACCEPT_DEFER_MS 10
 
 struct held_conn {
 	int fd;                           /* -1: a free slot */
@@ -84,10 +93,12 @@ struct held_conn {
 	unsigned long long ready_round;   /* poll round it was first seen ready; 0: not */
 };
 
-/* Worker-owned: the poll round, and when the listen queue was first seen
- * non-empty (0: not since the last accept). */
+/* Worker-owned: the poll round, when the listen queue was first seen
+ * non-empty (0: not since the last accept), and since when a connection
+ * waiting there is left to a worker holding fewer (0: none is). */
 static unsigned long long worker_round;
 static unsigned long long worker_listen_round;
+static long long worker_deferred_ms;
 
 static void held_conn_close(struct held_conn *c)
 {
@@ -109,6 +120,7 @@ static int free_conn(const struct held_conn *conns)
 static int worker_accept(struct held_conn *conns, int slot, int listen_fd)
 {
 	worker_listen_round = 0;
+	worker_deferred_ms = 0;
 	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return -1;
@@ -119,8 +131,24 @@ static int worker_accept(struct held_conn *conns, int slot, int listen_fd)
 /* Waits for a request and returns the index of the connection that has
  * one, or -1 to look again (signal, timeout, lost accept race). A draining
  * worker accepts nothing new and wakes up every timeout_ms. */
+/* Whether to leave the connection waiting in the listen queue to another
+ * worker now (see WORKER_ACCEPT_DEFER_MS); starts the wait. Once it is
+ * over, the connection is this worker's. */
+static bool accept_deferred(const struct scoreboard *board, const struct worker_slot *self,
+    int held)
+{
+	long long now = clock_ms();
+	if (held == 0 || (worker_deferred_ms != 0 &&
+	    now - worker_deferred_ms >= WORKER_ACCEPT_DEFER_MS) ||
+	    !scoreboard_idle_worker_holds_fewer(board, self, held))
+		return false;
+	if (worker_deferred_ms == 0)
+		worker_deferred_ms = now;
+	return true;
+}
+
 static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *wait_mask,
-    bool draining, int timeout_ms)
+    bool draining, int timeout_ms, const struct scoreboard *board, struct worker_slot *self)
 {
 	struct pollfd pfd[WORKER_MAX_CONNS + 1];
 	int which[WORKER_MAX_CONNS];
@@ -131,7 +159,17 @@ static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *w
 		pfd[n] = (struct pollfd){ .fd = conns[i].fd, .events = POLLIN | POLLRDHUP };
 		which[n++] = i;
 	}
+	self->conns = n;
 	int slot = draining ? -1 : free_conn(conns);
+	/* While a connection is left to another worker, the listen queue is
+	 * looked at again once the wait is over. */
+	bool deferring = slot >= 0 && worker_deferred_ms != 0 && accept_deferred(board, self, n);
+	if (deferring) {
+		int left = (int)(worker_deferred_ms + WORKER_ACCEPT_DEFER_MS - clock_ms()) + 1;
+		if (timeout_ms < 0 || left < timeout_ms)
+			timeout_ms = left;
+		slot = -1;
+	}
 	int nfds = n;
 	if (slot >= 0)
 		pfd[nfds++] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
@@ -160,9 +198,12 @@ static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *w
 	bool listen_ready = slot >= 0 && pfd[n].revents != 0;
 	if (listen_ready && worker_listen_round == 0)
 		worker_listen_round = worker_round;
-	if (!listen_ready)
+	if (!listen_ready && !deferring) {
 		worker_listen_round = 0;
-	if (listen_ready && (best < 0 || worker_listen_round <= conns[best].ready_round))
+		worker_deferred_ms = 0;
+	}
+	if (listen_ready && (best < 0 || worker_listen_round <= conns[best].ready_round) &&
+	    !accept_deferred(board, self, n))
 		return worker_accept(conns, slot, listen_fd);
 	if (best >= 0)
 		conns[best].ready_round = 0;
@@ -295,7 +336,7 @@ static bool worker_serve(struct held_conn *c, arena_t *arena, struct worker_slot
 	return true;
 }
 
-int worker_run(int listen_fd, struct worker_slot *slot,
+int worker_run(int listen_fd, const struct scoreboard *board, struct worker_slot *slot,
     const struct route *table, size_t nroutes)
 {
 	sigset_t wait_mask;
@@ -333,7 +374,7 @@ int worker_run(int listen_fd, struct worker_slot *slot,
 		if (draining && worker_drained(conns, clock_ms(), drain_since))
 			break;
 		int idx = worker_wait(conns, listen_fd, &wait_mask, draining,
-		    draining ? WORKER_DRAIN_IDLE_MS / 4 : -1);
+		    draining ? WORKER_DRAIN_IDLE_MS / 4 : -1, board, slot);
 		if (idx < 0)
 			continue;
 		conns[idx].last_used_ms = clock_ms();

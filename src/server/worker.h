@@ -10,8 +10,9 @@
 #include "server/scoreboard.h"
 
 /* Runs until SIGTERM (after the request in flight) or until
- * MAX_REQUESTS_PER_WORKER requests are served. Returns the exit status. */
-int worker_run(int listen_fd, struct worker_slot *slot,
+ * MAX_REQUESTS_PER_WORKER requests are served, in slot of board. Returns
+ * the exit status. */
+int worker_run(int listen_fd, const struct scoreboard *board, struct worker_slot *slot,
     const struct route *table, size_t nroutes);
 
 #endif
