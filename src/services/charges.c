@@ -346,6 +346,21 @@ static enum gala_error reverse_payout(struct svc_ctx *cx, const struct booking *
 	return st == DB_OK ? GE_OK : db_error(st);
 }
 
+/* Opens a transaction and loads, locked, the booking and its charge; on
+ * failure none is left open. */
+static enum gala_error booking_charge_begin(arena_t *a, const char *id, struct booking *b,
+    struct money_row *ch)
+{
+	*ch = (struct money_row){ 0 };
+	enum db_status st = db_begin(a);
+	if (st != DB_OK)
+		return db_error(st);
+	enum gala_error e = bookings_load(a, id, true, b);
+	if (e == GE_OK)
+		e = charges_load_row(a, id, "customer_payment", true, ch);
+	return e == GE_OK ? GE_OK : db_fail(e);
+}
+
 /* Phase 3: the charge and the booking are refunded, in one transaction
  * with their audit rows. The charge.refunded webhook may have done it
  * first; then there is nothing left to record. */
@@ -355,18 +370,13 @@ static enum gala_error refund_finish(struct svc_ctx *cx, const char *id, const c
 	arena_t *a = cx->arena;
 	struct booking b;
 	struct money_row ch;
-	enum db_status st = db_begin(a);
-	if (st != DB_OK)
-		return db_error(st);
-	enum gala_error e = bookings_load(a, id, true, &b);
-	if (e == GE_OK)
-		e = charges_load_row(a, id, "customer_payment", true, &ch);
+	enum gala_error e = booking_charge_begin(a, id, &b, &ch);
 	if (e != GE_OK)
-		return db_fail(e);
+		return e;
 	const char *actor = cx->caller != NULL ? cx->caller->id : NULL;
 	const char *p[] = { ch.id, refund_id };
 	PGresult *res;
-	st = db_exec(a, &res, "UPDATE payments SET status = 'refunded', "
+	enum db_status st = db_exec(a, &res, "UPDATE payments SET status = 'refunded', "
 	    "stripe_refund_id = coalesce($2, stripe_refund_id), updated_at = now() "
 	    "WHERE id = $1 AND status <> 'refunded' RETURNING id", 2, p);
 	if (st != DB_OK)
@@ -472,21 +482,16 @@ static enum gala_error started_refund_load(arena_t *a, const char *id, struct bo
     struct money_row *ch, struct money_row *po, bool *due)
 {
 	*due = false;
-	enum db_status st = db_begin(a);
-	if (st != DB_OK)
-		return db_error(st);
-	enum gala_error e = bookings_load(a, id, true, b);
-	if (e == GE_OK)
-		e = charges_load_row(a, id, "customer_payment", true, ch);
-	if (e == GE_OK)
-		e = charges_load_row(a, id, "service_payment", true, po);
+	enum gala_error e = booking_charge_begin(a, id, b, ch);
 	if (e != GE_OK)
+		return e;
+	if ((e = charges_load_row(a, id, "service_payment", true, po)) != GE_OK)
 		return db_fail(e);
 	*due = ch->res != NULL && is(ch->status, "succeeded") && ch->refund_started &&
 	    (b->status == BOOKING_PAID || b->status == BOOKING_COMPLETED ||
 	    b->status == BOOKING_RELEASED) &&
 	    (po->res == NULL || !is(po->status, "payout_started"));
-	st = db_commit(a);
+	enum db_status st = db_commit(a);
 	return st == DB_OK ? GE_OK : db_error(st);
 }
 
@@ -543,21 +548,16 @@ static enum gala_error orphan_claim(arena_t *a, const char *id, struct booking *
     struct money_row *ch, bool *claimed)
 {
 	*claimed = false;
-	enum db_status st = db_begin(a);
-	if (st != DB_OK)
-		return db_error(st);
-	enum gala_error e = bookings_load(a, id, true, b);
-	if (e == GE_OK)
-		e = charges_load_row(a, id, "customer_payment", true, ch);
+	enum gala_error e = booking_charge_begin(a, id, b, ch);
 	if (e != GE_OK)
-		return db_fail(e);
+		return e;
 	if (b->status != BOOKING_CANCELLED || ch->res == NULL || !is(ch->status, "succeeded")) {
 		db_rollback();
 		return GE_OK;
 	}
 	const char *p[] = { ch->id };
 	PGresult *res;
-	st = db_exec(a, &res, "UPDATE payments SET refund_started_at = "
+	enum db_status st = db_exec(a, &res, "UPDATE payments SET refund_started_at = "
 	    "coalesce(refund_started_at, now()) WHERE id = $1", 1, p);
 	if (st == DB_OK)
 		st = db_commit(a);

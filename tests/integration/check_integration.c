@@ -94,6 +94,18 @@ static char *schema_dir(void)
 	return dir;
 }
 
+/* A fresh database with every migration applied; its URL (freed by the
+ * caller). */
+static char *migrated_database(const char *name)
+{
+	char *url = fresh_database(name);
+	char *dir = schema_dir(), *log;
+	ck_assert_int_eq(run_migrate(url, dir, &log), 0);
+	free(log);
+	free(dir);
+	return url;
+}
+
 static char *db_scalar(const char *url, const char *sql)
 {
 	PGconn *c = PQconnectdb(url);
@@ -230,11 +242,7 @@ static int health_status(void)
 
 START_TEST(health_and_reconnect)
 {
-	char *url = fresh_database("itest_health");
-	char *dir = schema_dir(), *log;
-	ck_assert_int_eq(run_migrate(url, dir, &log), 0);
-	free(log);
-	free(dir);
+	char *url = migrated_database("itest_health");
 	memset(&itest_cfg, 0, sizeof itest_cfg);
 	itest_cfg.max_body_bytes = 65536;
 	itest_cfg.trusted_proxies = "";
@@ -346,11 +354,7 @@ END_TEST
  * event's owner cannot change under it. */
 START_TEST(event_count_follows_the_events)
 {
-	char *url = fresh_database("itest_event_count");
-	char *dir = schema_dir(), *log;
-	ck_assert_int_eq(run_migrate(url, dir, &log), 0);
-	free(log);
-	free(dir);
+	char *url = migrated_database("itest_event_count");
 	PGconn *c = PQconnectdb(url);
 	ck_assert_int_eq(PQstatus(c), CONNECTION_OK);
 	static const char *const setup[] = {
@@ -407,11 +411,7 @@ static void exec_ok(PGconn *c, const char *sql)
  * transaction; two logouts of one user at once both stay. */
 START_TEST(revoked_jtis_follow_revoked_tokens)
 {
-	char *url = fresh_database("itest_revoked_jtis");
-	char *dir = schema_dir(), *log;
-	ck_assert_int_eq(run_migrate(url, dir, &log), 0);
-	free(log);
-	free(dir);
+	char *url = migrated_database("itest_revoked_jtis");
 	PGconn *c = PQconnectdb(url), *other = PQconnectdb(url);
 	ck_assert_int_eq(PQstatus(c), CONNECTION_OK);
 	ck_assert_int_eq(PQstatus(other), CONNECTION_OK);
