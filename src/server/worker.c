@@ -128,9 +128,6 @@ static int worker_accept(struct held_conn *conns, int slot, int listen_fd)
 	return slot;
 }
 
-/* Waits for a request and returns the index of the connection that has
- * one, or -1 to look again (signal, timeout, lost accept race). A draining
- * worker accepts nothing new and wakes up every timeout_ms. */
 /* Whether to leave the connection waiting in the listen queue to another
  * worker now (see WORKER_ACCEPT_DEFER_MS); starts the wait. Once it is
  * over, the connection is this worker's. */
@@ -147,6 +144,9 @@ static bool accept_deferred(const struct scoreboard *board, const struct worker_
 	return true;
 }
 
+/* Waits for a request and returns the index of the connection that has
+ * one, or -1 to look again (signal, timeout, lost accept race). A draining
+ * worker accepts nothing new and wakes up every timeout_ms. */
 static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *wait_mask,
     bool draining, int timeout_ms, const struct scoreboard *board, struct worker_slot *self)
 {
