@@ -2,6 +2,10 @@
 
 #include "core/json.h"
 
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 bool utf8_valid(const char *s, size_t len)
@@ -95,6 +99,151 @@ void json_alloc_in(arena_t *a)
 	}
 	cJSON_Hooks hooks = { .malloc_fn = json_arena_alloc, .free_fn = json_arena_free };
 	cJSON_InitHooks(&hooks);
+}
+
+void json_delete(cJSON *tree)
+{
+	if (json_arena == NULL)
+		cJSON_Delete(tree);
+}
+
+/* The text json_print builds, in memory from a: grown by doubling. */
+struct json_out {
+	arena_t *a;
+	char *data;
+	size_t len, cap;
+};
+
+static char *out_reserve(struct json_out *o, size_t n)
+{
+	if (o->cap - o->len < n) {
+		size_t cap = o->cap * 2;
+		while (cap - o->len < n)
+			cap *= 2;
+		char *data = arena_alloc(o->a, cap);
+		memcpy(data, o->data, o->len);
+		o->data = data;
+		o->cap = cap;
+	}
+	return o->data + o->len;
+}
+
+static void out_put(struct json_out *o, const char *s, size_t n)
+{
+	memcpy(out_reserve(o, n), s, n);
+	o->len += n;
+}
+
+static void out_char(struct json_out *o, char c)
+{
+	*out_reserve(o, 1) = c;
+	o->len++;
+}
+
+/* A JSON string, escaped as cJSON escapes: the two that must be, the
+ * short forms of five controls, \u00xx for the other controls; every
+ * other byte (UTF-8 included) as it is. */
+static void out_string(struct json_out *o, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	out_char(o, '"');
+	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+	for (;;) {
+		const unsigned char *run = p;
+		while (*p >= 0x20 && *p != '"' && *p != '\\')
+			p++;
+		out_put(o, (const char *)run, (size_t)(p - run));
+		if (*p == '\0')
+			break;
+		char esc[6] = { '\\', 0 };
+		size_t n = 2;
+		switch (*p) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[*p >> 4];
+			esc[5] = hex[*p & 0xf];
+			n = 6;
+		}
+		out_put(o, esc, n);
+		p++;
+	}
+	out_char(o, '"');
+}
+
+/* cJSON's rule: an integral value as an int, any other with 15
+ * significant digits unless it takes 17 to read back the same. */
+static void out_number(struct json_out *o, const cJSON *item)
+{
+	double d = item->valuedouble;
+	char text[32];
+	int n;
+	if (isnan(d) || isinf(d)) {
+		n = snprintf(text, sizeof text, "null");
+	} else if (d == (double)item->valueint) {
+		n = snprintf(text, sizeof text, "%d", item->valueint);
+	} else {
+		n = snprintf(text, sizeof text, "%1.15g", d);
+		double back = strtod(text, NULL);
+		if (fabs(back - d) > (fabs(back) > fabs(d) ? fabs(back) : fabs(d)) * DBL_EPSILON)
+			n = snprintf(text, sizeof text, "%1.17g", d);
+	}
+	out_put(o, text, (size_t)n);
+}
+
+static bool out_value(struct json_out *o, const cJSON *item)
+{
+	switch (item->type & 0xff) {
+	case cJSON_NULL: out_put(o, "null", 4); return true;
+	case cJSON_False: out_put(o, "false", 5); return true;
+	case cJSON_True: out_put(o, "true", 4); return true;
+	case cJSON_Number: out_number(o, item); return true;
+	case cJSON_String: out_string(o, item->valuestring); return true;
+	case cJSON_Raw:
+		if (item->valuestring == NULL)
+			return false;
+		out_put(o, item->valuestring, strlen(item->valuestring));
+		return true;
+	case cJSON_Array:
+	case cJSON_Object: {
+		bool object = (item->type & 0xff) == cJSON_Object;
+		out_char(o, object ? '{' : '[');
+		for (const cJSON *c = item->child; c != NULL; c = c->next) {
+			if (c != item->child)
+				out_char(o, ',');
+			if (object) {
+				out_string(o, c->string);
+				out_char(o, ':');
+			}
+			if (!out_value(o, c))
+				return false;
+		}
+		out_char(o, object ? '}' : ']');
+		return true;
+	}
+	default:
+		return false;
+	}
+}
+
+/* The first buffer's size: most responses fit, and arena memory costs
+ * nothing until touched. */
+#define JSON_PRINT_FIRST ((size_t)32 * 1024)
+
+char *json_print(arena_t *a, const cJSON *tree, size_t *len)
+{
+	struct json_out o = { a, arena_alloc(a, JSON_PRINT_FIRST), 0, JSON_PRINT_FIRST };
+	if (tree == NULL || !out_value(&o, tree))
+		return NULL;
+	out_char(&o, '\0');
+	*len = o.len - 1;
+	return o.data;
 }
 
 static void json_delete_fn(void *tree)

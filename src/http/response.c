@@ -42,31 +42,13 @@ void response_header(struct request *req, const char *name, const char *value)
 	r->nheaders++;
 }
 
-static void cjson_free_fn(void *p)
-{
-	cJSON_free(p);
-}
-
-/* Printed into one arena buffer, which the worker's first arena chunk
- * holds: cJSON printing on its own grows a buffer by doubling, copying it
- * each time (the arena has no realloc), and copies the text once more at
- * the end. A body past the buffer (a long page) is printed so. */
-#define RESPONSE_PRINT_SIZE ((size_t)32 * 1024)
-
-static char *response_print(arena_t *a, cJSON *body)
-{
-	char *buf = arena_alloc(a, RESPONSE_PRINT_SIZE);
-	if (cJSON_PrintPreallocated(body, buf, (int)RESPONSE_PRINT_SIZE, 0))
-		return buf;
-	return arena_defer(a, cjson_free_fn, cJSON_PrintUnformatted(body));
-}
-
 void response_json(struct request *req, int status, cJSON *body)
 {
-	char *text = body ? response_print(req->arena, body) : NULL;
-	cJSON_Delete(body);
+	size_t len = 0;
+	char *text = body ? json_print(req->arena, body, &len) : NULL;
+	json_delete(body);
 	if (text == NULL) {
-		/* Only out of memory gets here; answer without a body rather
+		/* Only a broken tree gets here; answer without a body rather
 		 * than with a half-built one. */
 		req->resp.status = 500;
 		req->resp.content_type = NULL;
@@ -77,7 +59,7 @@ void response_json(struct request *req, int status, cJSON *body)
 	req->resp.status = status;
 	req->resp.content_type = "application/json";
 	req->resp.body = text;
-	req->resp.body_len = strlen(text);
+	req->resp.body_len = len;
 }
 
 void response_empty(struct request *req, int status)

@@ -2,6 +2,7 @@
 #include "autoconf.h"
 
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -354,6 +355,75 @@ START_TEST(response_json_prints_any_length)
 		cJSON_free(want);
 		free(text);
 	}
+}
+END_TEST
+
+/* A random tree of depth at most depth: every item type, strings of any
+ * byte, numbers integral, fractional, huge and not finite. */
+static cJSON *random_tree(unsigned *seed, int depth)
+{
+	static const double numbers[] = { 0, -1, 42, 2147483647.0, 2147483648.0,
+		-2147483649.0, 1e300, -1e-300, 0.1, 1.0 / 3, 123.456, 5e-324, 1e15 + 0.5,
+		9007199254740993.0, 1e21, NAN, INFINITY };
+	int kind = rand_r(seed) % (depth > 0 ? 8 : 6);
+	switch (kind) {
+	case 0: return cJSON_CreateNull();
+	case 1: return cJSON_CreateBool(rand_r(seed) % 2);
+	case 2: return cJSON_CreateNumber(numbers[rand_r(seed) %
+		(int)(sizeof numbers / sizeof numbers[0])]);
+	case 3: return cJSON_CreateNumber((rand_r(seed) - RAND_MAX / 2) / 7.0);
+	case 4: return cJSON_CreateRaw("[1,\"raw\"]");
+	case 5: {
+		char text[24];
+		int n = rand_r(seed) % (int)sizeof text;
+		for (int i = 0; i < n; i++)
+			text[i] = (char)(1 + rand_r(seed) % 255);
+		text[n] = '\0';
+		return cJSON_CreateString(text);
+	}
+	case 6: {
+		cJSON *arr = cJSON_CreateArray();
+		for (int n = rand_r(seed) % 4; n > 0; n--)
+			cJSON_AddItemToArray(arr, random_tree(seed, depth - 1));
+		return arr;
+	}
+	default: {
+		cJSON *obj = cJSON_CreateObject();
+		for (int n = rand_r(seed) % 4; n > 0; n--) {
+			char key[4] = { (char)(1 + rand_r(seed) % 127), 'k', '"', '\0' };
+			cJSON_AddItemToObject(obj, key, random_tree(seed, depth - 1));
+		}
+		return obj;
+	}
+	}
+}
+
+/* json_print writes the very text cJSON_PrintUnformatted does. */
+START_TEST(json_print_matches_cjson)
+{
+	arena_t *a = arena_new(4096);
+	unsigned seed = 20261204;
+	for (int i = 0; i < 2000; i++) {
+		cJSON *tree = random_tree(&seed, 4);
+		char *want = cJSON_PrintUnformatted(tree);
+		size_t len = 0;
+		char *got = json_print(a, tree, &len);
+		ck_assert_ptr_nonnull(got);
+		ck_assert_uint_eq(len, strlen(want));
+		ck_assert_str_eq(got, want);
+		cJSON_free(want);
+		cJSON_Delete(tree);
+		arena_reset(a);
+	}
+	cJSON *bad = cJSON_CreateObject();
+	cJSON *raw = cJSON_CreateRaw("1");
+	cJSON_AddItemToObject(bad, "raw", raw);
+	cJSON_free(raw->valuestring);
+	raw->valuestring = NULL;
+	size_t len = 0;
+	ck_assert_ptr_null(json_print(a, bad, &len));
+	cJSON_Delete(bad);
+	arena_free(a);
 }
 END_TEST
 
@@ -1235,6 +1305,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, router_unknown_and_wrong_method);
 	tcase_add_test(tc, pipeline_404_405_envelope);
 	tcase_add_test(tc, response_json_prints_any_length);
+	tcase_add_test(tc, json_print_matches_cjson);
 	tcase_add_test(tc, pipeline_body_checks);
 	tcase_add_test(tc, utf8_validation);
 	tcase_add_test(tc, utf8_scrub_keeps_text_and_replaces_the_rest);
