@@ -40,6 +40,9 @@ static PGconn *worker_conn;
 static char *worker_db_url;
 static int worker_connect_timeout = 5;
 static bool worker_prepare = true;
+/* The worker's wait looked at the idle connection's socket since its last
+ * statement (db_idle_seen) and saw nothing. */
+static bool worker_idle_seen;
 static time_t worker_last_connect_error;
 static struct stmt_entry worker_stmts[DB_STMT_SLOTS];
 static unsigned worker_nstmts;
@@ -74,6 +77,7 @@ void db_disconnect(void)
 	if (worker_conn != NULL)
 		PQfinish(worker_conn);
 	worker_conn = NULL;
+	worker_idle_seen = false;
 	if (worker_hold == HOLD_OPEN)
 		worker_hold = HOLD_LOST;
 	else if (worker_hold == HOLD_HANDLER)
@@ -134,10 +138,28 @@ static void log_connect_error(void)
 	worker_last_connect_error = now;
 }
 
+int db_idle_socket(void)
+{
+	if (worker_conn == NULL || PQstatus(worker_conn) != CONNECTION_OK ||
+	    PQtransactionStatus(worker_conn) != PQTRANS_IDLE)
+		return -1;
+	return PQsocket(worker_conn);
+}
+
+void db_idle_seen(bool readable)
+{
+	if (readable)
+		db_disconnect();
+	else
+		worker_idle_seen = worker_conn != NULL;
+}
+
 PGconn *db_connection(void)
 {
+	bool seen = worker_idle_seen;
+	worker_idle_seen = false;
 	if (worker_conn != NULL && PQstatus(worker_conn) == CONNECTION_OK &&
-	    !connection_went_away(worker_conn))
+	    (seen || !connection_went_away(worker_conn)))
 		return worker_conn;
 	db_disconnect();
 	if (worker_db_url == NULL)
@@ -733,10 +755,8 @@ const char *db_value(const PGresult *res, int row, int col)
 }
 
 /* Binary values are big-endian, as Postgres sends them. */
-static int64_t binary_int(const PGresult *res, int row, int col)
+static int64_t be_int(const unsigned char *v, int len)
 {
-	const unsigned char *v = (const unsigned char *)PQgetvalue(res, row, col);
-	int len = PQgetlength(res, row, col);
 	if (len != 2 && len != 4 && len != 8)
 		return 0;
 	uint64_t u = 0;
@@ -746,6 +766,12 @@ static int64_t binary_int(const PGresult *res, int row, int col)
 	if (len < 8 && (v[0] & 0x80))
 		u |= ~(uint64_t)0 << (8 * len);
 	return (int64_t)u;
+}
+
+static int64_t binary_int(const PGresult *res, int row, int col)
+{
+	return be_int((const unsigned char *)PQgetvalue(res, row, col),
+	    PQgetlength(res, row, col));
 }
 
 bool db_bool(const PGresult *res, int row, int col)
@@ -789,21 +815,66 @@ const char *db_uuid(const PGresult *res, int row, int col, char out[DB_UUID_LEN]
 #define PG_EPOCH_UNIX 946684800LL
 #define TIMESTAMPTZ_OID 1184
 
+/* A binary timestamptz (microseconds since 2000) as RFC 3339 text,
+ * truncated toward zero from the Unix epoch, as SQL_TS. */
+static const char *binary_time(long long us, char out[DB_TIME_LEN])
+{
+	long long rest = us % 1000000, seconds = us / 1000000 + PG_EPOCH_UNIX;
+	if (rest < 0 && seconds > 0)
+		seconds--;
+	else if (rest > 0 && seconds < 0)
+		seconds++;
+	return calendar_rfc3339(seconds, out);
+}
+
 const char *db_time(const PGresult *res, int row, int col, char out[DB_TIME_LEN])
 {
 	if (PQgetisnull(res, row, col))
 		return NULL;
-	long long seconds = db_int(res, row, col);
-	if (PQfformat(res, col) == 1 && PQftype(res, col) == TIMESTAMPTZ_OID) {
-		/* Truncated toward zero from the Unix epoch, as SQL_TS. */
-		long long us = seconds, rest = us % 1000000;
-		seconds = us / 1000000 + PG_EPOCH_UNIX;
-		if (rest < 0 && seconds > 0)
-			seconds--;
-		else if (rest > 0 && seconds < 0)
-			seconds++;
+	if (PQfformat(res, col) == 1 && PQftype(res, col) == TIMESTAMPTZ_OID)
+		return binary_time(db_int(res, row, col), out);
+	return calendar_rfc3339(db_int(res, row, col), out);
+}
+
+bool db_record(const PGresult *res, int row, int col, struct db_field *out, int n)
+{
+	if (PQgetisnull(res, row, col) || PQfformat(res, col) != 1)
+		return false;
+	const unsigned char *v = (const unsigned char *)PQgetvalue(res, row, col);
+	const unsigned char *end = v + PQgetlength(res, row, col);
+	/* The field count, then each field's type, length (-1: NULL) and bytes. */
+	if (end - v < 4 || be_int(v, 4) != n)
+		return false;
+	v += 4;
+	for (int i = 0; i < n; i++) {
+		if (end - v < 8)
+			return false;
+		long long len = be_int(v + 4, 4);
+		v += 8;
+		if (len > end - v)
+			return false;
+		out[i].data = len < 0 ? NULL : (const char *)v;
+		out[i].len = len < 0 ? 0 : (int)len;
+		v += len < 0 ? 0 : len;
 	}
-	return calendar_rfc3339(seconds, out);
+	return v == end;
+}
+
+char *db_field_text(arena_t *a, const struct db_field *f)
+{
+	return f->data != NULL ? arena_strndup(a, f->data, (size_t)f->len) : NULL;
+}
+
+bool db_field_bool(const struct db_field *f)
+{
+	return f->data != NULL && f->len == 1 && f->data[0] != 0;
+}
+
+const char *db_field_time(const struct db_field *f, char out[DB_TIME_LEN])
+{
+	if (f->data == NULL || f->len != 8)
+		return NULL;
+	return binary_time(be_int((const unsigned char *)f->data, 8), out);
 }
 
 enum db_status db_page(arena_t *a, PGresult **rows, long long *total, const char *page_sql,

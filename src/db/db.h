@@ -32,6 +32,16 @@ int db_configure(const char *url, int connect_timeout_s, bool prepared_statement
  * database cannot be reached (logged, rate-limited). */
 PGconn *db_connection(void);
 
+/* For a caller that sleeps on other sockets between statements (the
+ * worker's ppoll): the socket of the open connection while it is idle, or
+ * -1, to wait on alongside the rest. db_idle_seen() then reports what the
+ * wait saw: readable means the server said goodbye (restart, idle
+ * timeout, pg_terminate_backend) and the connection is dropped; either way
+ * the next db_connection() trusts that instead of polling the socket
+ * itself, one system call less per request. */
+int db_idle_socket(void);
+void db_idle_seen(bool readable);
+
 void db_disconnect(void);
 
 /* Whether statements are prepared once per connection (the setting), or
@@ -154,6 +164,23 @@ const char *db_uuid(const PGresult *res, int row, int col, char out[DB_UUID_LEN]
  * for SQL NULL. */
 #define DB_TIME_LEN CALENDAR_RFC3339_LEN
 const char *db_time(const PGresult *res, int row, int col, char out[DB_TIME_LEN]);
+
+/* A field of a composite value in a binary result: the row a function
+ * returned as one value ("SELECT f(...)", which Postgres plans for less
+ * than "SELECT * FROM f(...)"). */
+struct db_field {
+	const char *data;   /* NULL for SQL NULL */
+	int len;
+};
+
+/* Splits the composite at (row, col) into its n fields; false for SQL NULL
+ * or a value of another shape. The fields point into res. */
+bool db_record(const PGresult *res, int row, int col, struct db_field *out, int n);
+/* A field read as text (a copy from a, NUL-terminated), as boolean, and as
+ * a timestamptz formatted as db_time() does; NULL or false for SQL NULL. */
+char *db_field_text(arena_t *a, const struct db_field *f);
+bool db_field_bool(const struct db_field *f);
+const char *db_field_time(const struct db_field *f, char out[DB_TIME_LEN]);
 
 /* A page of a list with the total it belongs to, from one statement (one
  * snapshot): each row carries the total after its own columns. from is the

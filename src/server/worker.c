@@ -146,11 +146,14 @@ static bool accept_deferred(const struct scoreboard *board, const struct worker_
 
 /* Waits for a request and returns the index of the connection that has
  * one, or -1 to look again (signal, timeout, lost accept race). A draining
- * worker accepts nothing new and wakes up every timeout_ms. */
+ * worker accepts nothing new and wakes up every timeout_ms. The idle
+ * database connection is watched in the same wait (db_idle_socket), so
+ * that a server's goodbye is noticed there, not by one more poll before
+ * each request's first statement. */
 static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *wait_mask,
     bool draining, int timeout_ms, const struct scoreboard *board, struct worker_slot *self)
 {
-	struct pollfd pfd[WORKER_MAX_CONNS + 1];
+	struct pollfd pfd[WORKER_MAX_CONNS + 2];
 	int which[WORKER_MAX_CONNS];
 	int n = 0;
 	for (int i = 0; i < WORKER_MAX_CONNS; i++) {
@@ -173,9 +176,14 @@ static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *w
 	int nfds = n;
 	if (slot >= 0)
 		pfd[nfds++] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
+	int db_fd = db_idle_socket();
+	if (db_fd >= 0)
+		pfd[nfds++] = (struct pollfd){ .fd = db_fd, .events = POLLIN };
 	struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
 	if (ppoll(pfd, (nfds_t)nfds, timeout_ms >= 0 ? &ts : NULL, wait_mask) <= 0)
 		return -1;
+	if (db_fd >= 0)
+		db_idle_seen(pfd[nfds - 1].revents != 0);
 	worker_round++;
 	int best = -1;
 	for (int k = 0; k < n; k++) {

@@ -28,16 +28,49 @@
 	"THEN gala_raise('GA403', 'the email address is not verified') END " \
 	"FROM users u WHERE u.id = $1::uuid"
 
-/* The same check as a function (schema/0020_revoked_jtis.sql; first 0008,
- * then 0009 and 0016), for unnamed statements: its query is planned once
- * per session, where an unnamed SESSION_CHECK_SQL would be planned on every
- * request. */
-#define SESSION_CHECK_CALL_SQL "SELECT * FROM gala_session_check(" \
+/* The same check as a function (schema/0021_session_check_row.sql), for
+ * unnamed statements: its query is planned once per session, where an
+ * unnamed SESSION_CHECK_SQL would be planned on every request. It returns
+ * the row as one composite value (NULL: no such user). */
+#define SESSION_CHECK_CALL_SQL "SELECT gala_session_check_row(" \
 	"$1::uuid, $2::uuid, $3::bigint, $4::text, $5::boolean)"
 
-/* The columns both forms return, read in binary format (created_at a
- * timestamptz in the one, whole seconds in the other). */
-enum { SC_EMAIL, SC_FULL_NAME, SC_ROLE, SC_EMAIL_VERIFIED, SC_CREATED_AT, SC_MFA_ENABLED };
+/* The columns of SESSION_CHECK_SQL and the fields of the function's row,
+ * read in binary format. */
+enum { SC_EMAIL, SC_FULL_NAME, SC_ROLE, SC_EMAIL_VERIFIED, SC_CREATED_AT, SC_MFA_ENABLED,
+	SC_FIELDS };
+
+/* The profile from the result of SESSION_CHECK_SQL; false for no row. */
+static bool session_read_row(struct session *s, const PGresult *res)
+{
+	if (PQntuples(res) != 1)
+		return false;
+	s->profile.email = db_value(res, 0, SC_EMAIL);
+	s->profile.full_name = db_value(res, 0, SC_FULL_NAME);
+	s->role = db_value(res, 0, SC_ROLE);
+	s->profile.email_verified = db_bool(res, 0, SC_EMAIL_VERIFIED);
+	char t[DB_TIME_LEN];
+	s->profile.created_at = arena_strdup(s->arena, db_time(res, 0, SC_CREATED_AT, t));
+	s->profile.mfa_enabled = db_bool(res, 0, SC_MFA_ENABLED);
+	return true;
+}
+
+/* The profile from the result of SESSION_CHECK_CALL_SQL; false for no
+ * such user. */
+static bool session_read_record(struct session *s, const PGresult *res)
+{
+	struct db_field f[SC_FIELDS];
+	if (PQntuples(res) != 1 || !db_record(res, 0, 0, f, SC_FIELDS))
+		return false;
+	s->profile.email = db_field_text(s->arena, &f[SC_EMAIL]);
+	s->profile.full_name = db_field_text(s->arena, &f[SC_FULL_NAME]);
+	s->role = db_field_text(s->arena, &f[SC_ROLE]);
+	s->profile.email_verified = db_field_bool(&f[SC_EMAIL_VERIFIED]);
+	char t[DB_TIME_LEN];
+	s->profile.created_at = arena_strdup(s->arena, db_field_time(&f[SC_CREATED_AT], t));
+	s->profile.mfa_enabled = db_field_bool(&f[SC_MFA_ENABLED]);
+	return s->role != NULL;
+}
 
 void session_check_defer(struct session *s, arena_t *a, bool take_role, bool need_verified)
 {
@@ -63,9 +96,14 @@ enum gala_error session_check_result(struct session *s)
 	const PGresult *res = s->check.res;
 	switch (s->check.status) {
 	case DB_OK:
-		if (PQntuples(res) != 1)
-			return GE_INVALID_TOKEN;
-		break;
+		if (!s->checked) {
+			bool found = db_prepares_statements() ? session_read_row(s, res) :
+			    session_read_record(s, res);
+			if (!found)
+				return GE_INVALID_TOKEN;
+			s->checked = true;
+		}
+		return GE_OK;
 	case DB_ERROR:
 		if (strcmp(db_sqlstate(res), "GA401") == 0)
 			return GE_INVALID_TOKEN;
@@ -78,17 +116,7 @@ enum gala_error session_check_result(struct session *s)
 	case DB_REFUSED:
 		return GE_DB_UNAVAILABLE;
 	}
-	if (!s->checked) {
-		s->profile.email = db_value(res, 0, SC_EMAIL);
-		s->profile.full_name = db_value(res, 0, SC_FULL_NAME);
-		s->role = db_value(res, 0, SC_ROLE);
-		s->profile.email_verified = db_bool(res, 0, SC_EMAIL_VERIFIED);
-		char t[DB_TIME_LEN];
-		s->profile.created_at = arena_strdup(s->arena, db_time(res, 0, SC_CREATED_AT, t));
-		s->profile.mfa_enabled = db_bool(res, 0, SC_MFA_ENABLED);
-		s->checked = true;
-	}
-	return GE_OK;
+	return GE_INTERNAL;
 }
 
 const struct session_profile *session_profile(struct session *s)

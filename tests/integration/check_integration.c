@@ -18,6 +18,7 @@
 #include "db/db.h"
 #include "http/pipeline.h"
 #include "http/request.h"
+#include "services/session.h"
 #include "testlib.h"
 
 static struct config itest_cfg;
@@ -409,6 +410,76 @@ static void exec_ok(PGconn *c, const char *sql)
 /* users.revoked_jtis, what the session check reads for a logout, follows
  * every insert, delete, update and truncate of revoked_tokens in their own
  * transaction; two logouts of one user at once both stay. */
+/* One check of the session for a, in the form db_configure chose. */
+static enum gala_error check_session(arena_t *a, struct session *s, const char *id,
+    const char *jti, const char *role, bool need_verified)
+{
+	*s = (struct session){ .id = id, .role = role };
+	snprintf(s->claims.jti, sizeof s->claims.jti, "%s", jti);
+	session_check_defer(s, a, false, need_verified);
+	enum gala_error e = session_check_result(s);
+	db_request_done();
+	return e;
+}
+
+/* The session check reads the same account and refuses the same tokens
+ * with prepared statements (its SELECT) as without (the function
+ * returning the row as one value, schema 0021). */
+START_TEST(session_check_is_the_same_in_both_forms)
+{
+	char *url = migrated_database("itest_session_check");
+	PGconn *c = PQconnectdb(url);
+	ck_assert_int_eq(PQstatus(c), CONNECTION_OK);
+	exec_ok(c, "INSERT INTO users (id, email, password_hash, full_name, email_verified, "
+	    "created_at) VALUES ('00000000-0000-4000-8000-000000000001', 'a@gala.test', 'x', "
+	    "'Ann \"A\" Lee', false, '2026-01-02 03:04:05.999+00')");
+	exec_ok(c, "INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES "
+	    "('00000000-0000-4000-8000-0000000000a1', '00000000-0000-4000-8000-000000000001', now())");
+	const char *id = "00000000-0000-4000-8000-000000000001";
+	const char *jti = "00000000-0000-4000-8000-0000000000a2";
+	for (int prepared = 0; prepared < 2; prepared++) {
+		arena_t *a = arena_new(4096);
+		db_configure(url, 5, prepared == 1);
+		struct session s;
+		ck_assert_int_eq(check_session(a, &s, id, jti, "customer", false), GE_OK);
+		const struct session_profile *p = session_profile(&s);
+		ck_assert_str_eq(p->email, "a@gala.test");
+		ck_assert_str_eq(p->full_name, "Ann \"A\" Lee");
+		ck_assert_str_eq(s.role, "customer");
+		ck_assert(!p->email_verified);
+		ck_assert(!p->mfa_enabled);
+		ck_assert_str_eq(p->created_at, "2026-01-02T03:04:05Z");
+		ck_assert_int_eq(check_session(a, &s, id, "00000000-0000-4000-8000-0000000000a1",
+		    "customer", false), GE_INVALID_TOKEN);
+		ck_assert_int_eq(check_session(a, &s, id, jti, "admin", false), GE_CONFLICT);
+		ck_assert_int_eq(check_session(a, &s, id, jti, "customer", true),
+		    GE_EMAIL_NOT_VERIFIED);
+		ck_assert_int_eq(check_session(a, &s, "00000000-0000-4000-8000-000000000009", jti,
+		    "customer", false), GE_INVALID_TOKEN);
+		exec_ok(c, "UPDATE users SET email_verified = true, mfa_enabled = true");
+		ck_assert_int_eq(check_session(a, &s, id, jti, "customer", true), GE_OK);
+		ck_assert(session_profile(&s)->email_verified);
+		ck_assert(session_profile(&s)->mfa_enabled);
+		exec_ok(c, "UPDATE users SET email_verified = false, mfa_enabled = false");
+		db_disconnect();
+		arena_free(a);
+	}
+
+	/* A composite of another shape is refused, not misread. */
+	PGresult *r = PQexecParams(c, "SELECT ROW(1, 'x'), NULL::gala_session_row", 0, NULL,
+	    NULL, NULL, NULL, 1);
+	ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+	struct db_field f[6];
+	ck_assert(db_record(r, 0, 0, f, 2));
+	ck_assert_int_eq(f[1].len, 1);
+	ck_assert(!db_record(r, 0, 0, f, 6));
+	ck_assert(!db_record(r, 0, 1, f, 6));
+	PQclear(r);
+	PQfinish(c);
+	free(url);
+}
+END_TEST
+
 START_TEST(revoked_jtis_follow_revoked_tokens)
 {
 	char *url = migrated_database("itest_revoked_jtis");
@@ -764,6 +835,7 @@ int main(void)
 	tcase_add_test(tc, binary_results_read_as_text);
 	tcase_add_test(tc, event_count_follows_the_events);
 	tcase_add_test(tc, revoked_jtis_follow_revoked_tokens);
+	tcase_add_test(tc, session_check_is_the_same_in_both_forms);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
