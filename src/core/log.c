@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -157,6 +158,13 @@ static size_t log_sink_put(const char *p, size_t n)
 	return off;
 }
 
+/* Lines held for one write while batching (log_batch): at most PIPE_BUF
+ * bytes, so that the write stays whole on a pipe and lines of concurrent
+ * workers never mix. */
+static char log_batch_buf[PIPE_BUF];
+static size_t log_batch_len;
+static bool log_batching;
+
 /* The count of lines lost, as a line of its own, once lines fit again. */
 static void log_report_dropped(void)
 {
@@ -169,14 +177,62 @@ static void log_report_dropped(void)
 		log_dropped = 0;
 }
 
-/* One write per line, so that lines of concurrent workers do not mix. A
- * line is JSON, so UTF-8, whatever bytes a client sent. */
-static void log_write_line(const char *line, size_t len)
+/* Writes whole lines (each ending in a newline), counting those that did
+ * not fit as dropped. */
+static void log_put_lines(const char *p, size_t n)
+{
+	size_t w = log_sink_put(p, n);
+	if (w < n) {
+		for (size_t i = w; i < n; i++)
+			log_dropped += p[i] == '\n';
+		return;
+	}
+	if (log_dropped > 0)
+		log_report_dropped();
+}
+
+void log_flush(void)
+{
+	size_t n = log_batch_len;
+	log_batch_len = 0;
+	if (n > 0)
+		log_put_lines(log_batch_buf, n);
+}
+
+void log_batch(bool on)
+{
+	log_flush();
+	log_batching = on;
+}
+
+bool log_pending(void)
+{
+	return log_batch_len > 0;
+}
+
+/* One write per line (or per batch of whole lines), so that lines of
+ * concurrent workers do not mix. A line is JSON, so UTF-8, whatever bytes
+ * a client sent. A line at warning level or above is written at once,
+ * after the lines held before it. */
+static void log_write_line(const char *line, size_t len, enum log_level level)
 {
 	if (log_sink == SINK_UNKNOWN)
 		log_sink_open();
 	bool text = utf8_valid(line, len);
 	size_t room = (text ? len : 3 * len) + 1;
+	if (log_batching && level < LOG_LEVEL_WARN && room <= sizeof log_batch_buf) {
+		if (log_batch_len + room > sizeof log_batch_buf)
+			log_flush();
+		char *out = log_batch_buf + log_batch_len;
+		if (text)
+			memcpy(out, line, len);
+		else
+			len = copy_as_utf8(out, line, len);
+		out[len] = '\n';
+		log_batch_len += len + 1;
+		return;
+	}
+	log_flush();
 	char stackbuf[4096];
 	char *out = room <= sizeof stackbuf ? stackbuf : malloc(room);
 	if (out == NULL) {
@@ -188,15 +244,9 @@ static void log_write_line(const char *line, size_t len)
 	else
 		len = copy_as_utf8(out, line, len);
 	out[len] = '\n';
-	bool written = log_sink_put(out, len + 1) == len + 1;
+	log_put_lines(out, len + 1);
 	if (out != stackbuf)
 		free(out);
-	if (!written) {
-		log_dropped++;
-		return;
-	}
-	if (log_dropped > 0)
-		log_report_dropped();
 }
 
 void log_emit(enum log_level level, const char *logger, const char *message,
@@ -224,7 +274,7 @@ void log_emit(enum log_level level, const char *logger, const char *message,
 	char *line = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	if (line != NULL) {
-		log_write_line(line, strlen(line));
+		log_write_line(line, strlen(line), level);
 		cJSON_free(line);
 	}
 }
@@ -338,7 +388,7 @@ void log_line_end(struct log_line *l)
 	if (!log_enabled(l->level) || l->len == 0)
 		return;
 	l->buf[l->len++] = '}';
-	log_write_line(l->buf, l->len);
+	log_write_line(l->buf, l->len, l->level);
 }
 
 void log_write(enum log_level level, const char *logger, const char *fmt, ...)

@@ -11,6 +11,8 @@
 #ifndef GALA_LOG_H
 #define GALA_LOG_H
 
+#include <stdbool.h>
+
 #include <cjson/cJSON.h>
 
 enum log_level {
@@ -49,6 +51,17 @@ void log_line_int(struct log_line *l, const char *key, long long value);
 /* value / 100 with two decimals (durations in hundredths of a millisecond). */
 void log_line_centi(struct log_line *l, const char *key, long long hundredths);
 void log_line_end(struct log_line *l);
+
+/* Batching, for a process that serves many requests between sleeps (a
+ * worker): lines below warning level are held, whole, up to PIPE_BUF
+ * bytes, and written together when the batch is full, at log_flush(), or
+ * before a line at warning level or above. One write instead of one a
+ * request, and one wakeup of journald. The holder flushes before it
+ * sleeps (log_pending() says whether it must) and before it exits; a
+ * process killed outright loses what it held. */
+void log_batch(bool on);
+bool log_pending(void);
+void log_flush(void);
 
 void log_write(enum log_level level, const char *logger, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -179,8 +179,16 @@ static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *w
 	int db_fd = db_idle_socket();
 	if (db_fd >= 0)
 		pfd[nfds++] = (struct pollfd){ .fd = db_fd, .events = POLLIN };
-	struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
-	if (ppoll(pfd, (nfds_t)nfds, timeout_ms >= 0 ? &ts : NULL, wait_mask) <= 0)
+	/* Access lines wait in the log's batch while requests are waiting
+	 * too; they are written before the worker sleeps. */
+	const struct timespec now = { 0, 0 };
+	int ready = log_pending() ? ppoll(pfd, (nfds_t)nfds, &now, wait_mask) : 0;
+	if (ready == 0) {
+		log_flush();
+		struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
+		ready = ppoll(pfd, (nfds_t)nfds, timeout_ms >= 0 ? &ts : NULL, wait_mask);
+	}
+	if (ready <= 0)
 		return -1;
 	if (db_fd >= 0)
 		db_idle_seen(pfd[nfds - 1].revents != 0);
@@ -364,6 +372,7 @@ int worker_run(int listen_fd, const struct scoreboard *board, struct worker_slot
 	arena_set_cap(arena, WORKER_ARENA_CAP);
 	json_alloc_in(arena);
 	unsigned long long served = 0;
+	log_batch(true);
 	slot->ready = 1;
 
 	bool draining = false;
@@ -397,6 +406,7 @@ int worker_run(int listen_fd, const struct scoreboard *board, struct worker_slot
 			close(conns[i].fd);
 	arena_free(arena);
 	json_alloc_in(NULL);
+	log_batch(false);
 	db_disconnect();
 	db_configure(NULL, 0, false);
 	return 0;

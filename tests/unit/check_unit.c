@@ -18,6 +18,7 @@
 #include "core/netmask.h"
 #include "core/crypto.h"
 #include "core/jwt.h"
+#include "core/log.h"
 #include "core/password.h"
 #include "core/totp.h"
 #include "http/idempotency_stage.h"
@@ -424,6 +425,78 @@ START_TEST(json_print_matches_cjson)
 	ck_assert_ptr_null(json_print(a, bad, &len));
 	cJSON_Delete(bad);
 	arena_free(a);
+}
+END_TEST
+
+/* What stderr (a file here) received since the test began. */
+static char *stderr_text(int fd)
+{
+	static char text[16384];
+	ssize_t n = pread(fd, text, sizeof text - 1, 0);
+	text[n > 0 ? n : 0] = '\0';
+	return text;
+}
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* Batched lines reach the log whole and in order: held until a flush, a
+ * full batch, or a warning (which comes after them). */
+START_TEST(log_batch_keeps_lines_whole_and_in_order)
+{
+	char path[] = "/tmp/gala-log-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	int saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+
+	log_batch(true);
+	log_info("gala.test", "first");
+	log_info("gala.test", "second");
+	ck_assert(log_pending());
+	ck_assert_str_eq(stderr_text(fd), "");
+	log_flush();
+	ck_assert(!log_pending());
+	char *text = stderr_text(fd);
+	ck_assert_int_eq(count_lines(text), 2);
+	ck_assert(strstr(text, "\"first\"") < strstr(text, "\"second\""));
+
+	log_info("gala.test", "third");
+	log_warn("gala.test", "fourth");
+	text = stderr_text(fd);
+	ck_assert_int_eq(count_lines(text), 4);
+	ck_assert(strstr(text, "\"third\"") < strstr(text, "\"fourth\""));
+
+	/* Forty lines of 300 bytes are three batches: written whole as each
+	 * fills, the rest at the end of batching. */
+	char msg[300];
+	memset(msg, 'm', sizeof msg - 1);
+	msg[sizeof msg - 1] = '\0';
+	for (int i = 0; i < 40; i++)
+		log_info("gala.test", "%s", msg);
+	int written = count_lines(stderr_text(fd));
+	ck_assert_int_gt(written, 4);
+	ck_assert_int_lt(written, 44);
+	log_batch(false);
+	text = stderr_text(fd);
+	ck_assert_int_eq(count_lines(text), 44);
+	for (char *line = text; *line; line = strchr(line, '\n') + 1) {
+		cJSON *o = cJSON_ParseWithLength(line, (size_t)(strchr(line, '\n') - line));
+		ck_assert_ptr_nonnull(o);
+		cJSON_Delete(o);
+	}
+	log_info("gala.test", "unbatched");
+	ck_assert_int_eq(count_lines(stderr_text(fd)), 45);
+
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(fd);
 }
 END_TEST
 
@@ -1317,6 +1390,7 @@ static Suite *unit_suite(void)
 	TCase *core = tcase_create("core");
 	tcase_add_checked_fixture(core, setup, teardown);
 	tcase_add_test(core, buf_has_a_hard_maximum);
+	tcase_add_test(core, log_batch_keeps_lines_whole_and_in_order);
 	tcase_add_test(core, arena_reset_runs_deferred);
 	tcase_add_test(core, arena_reuses_chunks);
 	tcase_add_test(core, db_time_formats_epoch_seconds);
