@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -400,10 +401,39 @@ static int write_all(int fd, struct iovec *iov, int iovcnt, long long deadline_m
 	return 0;
 }
 
-enum fcgi_state fcgi_read(int fd, struct fcgi_parser *p, long long deadline_ms)
+void fcgi_carry_free(struct fcgi_carry *c)
 {
-	unsigned char buf[16384];
-	size_t have = 0, fed = 0;
+	free(c->data);
+	c->data = NULL;
+	c->len = 0;
+}
+
+/* Keeps the len bytes at data for the connection's next read; a peer that
+ * sent more than anyone needs (past the read buffer) is cut off by the
+ * parser, so this is at most FCGI_READ_SIZE bytes. */
+static bool carry_keep(struct fcgi_carry *c, const unsigned char *data, size_t len)
+{
+	if (len == 0)
+		return true;
+	c->data = malloc(len);
+	if (c->data == NULL)
+		return false;
+	memcpy(c->data, data, len);
+	c->len = len;
+	return true;
+}
+
+/* One read takes all of a request nginx sends at once (its headers are at
+ * most 32 KiB, a body is read on). */
+#define FCGI_READ_SIZE 16384
+
+enum fcgi_state fcgi_read(int fd, struct fcgi_parser *p, struct fcgi_carry *carry,
+    long long deadline_ms)
+{
+	unsigned char buf[FCGI_READ_SIZE];
+	size_t have = carry->len, fed = 0;
+	memcpy(buf, carry->data, have);
+	fcgi_carry_free(carry);
 	for (;;) {
 		if (p->reply_len > 0) {
 			struct iovec iov = { p->reply, p->reply_len };
@@ -413,22 +443,21 @@ enum fcgi_state fcgi_read(int fd, struct fcgi_parser *p, long long deadline_ms)
 				return p->state;
 			}
 		}
-		/* What was read is never more than the parser wanted: it takes
-		 * it all, between the replies it makes, unless the peer broke
-		 * the protocol. */
 		if (fed < have && reading(p)) {
 			fed += fcgi_feed(p, buf + fed, have - fed);
 			continue;
 		}
-		size_t want = fcgi_want(p);
-		if (want == 0)
+		if (!reading(p)) {
+			if (p->state != FCGI_FAILED && !carry_keep(carry, buf + fed, have - fed))
+				fail(p, "out of memory");
 			return p->state;
+		}
 		bool between = p->state == FCGI_IDLE && p->header_len == 0;
 		if (clock_ms() >= deadline_ms) {
 			fail(p, "the request did not arrive in time");
 			return p->state;
 		}
-		ssize_t n = read(fd, buf, want < sizeof buf ? want : sizeof buf);
+		ssize_t n = read(fd, buf, sizeof buf);
 		if (n > 0) {
 			have = (size_t)n;
 			fed = 0;

@@ -4,8 +4,10 @@
  * GET_VALUES record naming 40 variables overflows a 64-byte stack buffer
  * and aborts the worker) and whose reads wait as long as the peer likes.
  *
- * The parser is fed bytes and never asks for more than the rest of the
- * record it is in, so a read never takes bytes of the next request. Its
+ * The parser is fed bytes and never takes more than the rest of the
+ * request it is in; a read takes whatever is waiting (one read for
+ * nginx's whole request), and the bytes past the request wait in the
+ * connection's carry for its next one. Its
  * memory comes from the request's arena and is bounded: FCGI_PARAMS_MAX
  * bytes of params, and of the body what the caller allows (the rest is
  * counted and dropped). Reads and writes on a connection (non-blocking)
@@ -79,11 +81,23 @@ size_t fcgi_feed(struct fcgi_parser *p, const unsigned char *data, size_t len);
  * rest) and read on. */
 void fcgi_expect_body(struct fcgi_parser *p, size_t max);
 
-/* Reads from the non-blocking fd until the parser needs the caller, or
- * until nothing more is waiting between requests (FCGI_IDLE), and sends
- * the replies it makes on the way. Fails (FCGI_FAILED) past deadline_ms
+/* Bytes a read took past what the parser was fed (what a peer sent behind
+ * a request), kept with the connection and fed first at its next
+ * fcgi_read(). Starts zeroed; fcgi_carry_free() when the connection
+ * closes. */
+struct fcgi_carry {
+	unsigned char *data;   /* malloc'd, NULL when empty */
+	size_t len;
+};
+void fcgi_carry_free(struct fcgi_carry *c);
+
+/* Reads from the non-blocking fd (after what carry holds) until the parser
+ * needs the caller, or until nothing more is waiting between requests
+ * (FCGI_IDLE), and sends the replies it makes on the way; what was read
+ * past that point is left in carry. Fails (FCGI_FAILED) past deadline_ms
  * (clock_ms()). Returns p->state. */
-enum fcgi_state fcgi_read(int fd, struct fcgi_parser *p, long long deadline_ms);
+enum fcgi_state fcgi_read(int fd, struct fcgi_parser *p, struct fcgi_carry *carry,
+    long long deadline_ms);
 
 /* The response of request_id: data as FCGI_STDOUT records, then the end
  * of the stream and FCGI_END_REQUEST. 0, or -1 (write error or deadline). */

@@ -91,6 +91,7 @@ struct held_conn {
 	int fd;                           /* -1: a free slot */
 	long long last_used_ms;
 	unsigned long long ready_round;   /* poll round it was first seen ready; 0: not */
+	struct fcgi_carry carry;          /* read past its last request: ready too */
 };
 
 /* Worker-owned: the poll round, when the listen queue was first seen
@@ -105,6 +106,7 @@ static void held_conn_close(struct held_conn *c)
 	close(c->fd);
 	c->fd = -1;
 	c->ready_round = 0;
+	fcgi_carry_free(&c->carry);
 }
 
 static int free_conn(const struct held_conn *conns)
@@ -156,11 +158,13 @@ static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *w
 	struct pollfd pfd[WORKER_MAX_CONNS + 2];
 	int which[WORKER_MAX_CONNS];
 	int n = 0;
+	bool carried = false;
 	for (int i = 0; i < WORKER_MAX_CONNS; i++) {
 		if (conns[i].fd < 0)
 			continue;
 		pfd[n] = (struct pollfd){ .fd = conns[i].fd, .events = POLLIN | POLLRDHUP };
 		which[n++] = i;
+		carried |= conns[i].carry.len > 0;
 	}
 	self->conns = n;
 	int slot = draining ? -1 : free_conn(conns);
@@ -182,7 +186,9 @@ static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *w
 	/* Access lines wait in the log's batch while requests are waiting
 	 * too; they are written before the worker sleeps. */
 	const struct timespec now = { 0, 0 };
-	int ready = log_pending() ? ppoll(pfd, (nfds_t)nfds, &now, wait_mask) : 0;
+	int ready = log_pending() || carried ? ppoll(pfd, (nfds_t)nfds, &now, wait_mask) : 0;
+	if (ready == 0 && carried)
+		ready = 1;
 	if (ready == 0) {
 		log_flush();
 		struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
@@ -196,6 +202,10 @@ static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *w
 	int best = -1;
 	for (int k = 0; k < n; k++) {
 		struct held_conn *c = &conns[which[k]];
+		/* What was read past its last request is served before a
+		 * hangup is believed. */
+		if (c->carry.len > 0)
+			pfd[k].revents = POLLIN;
 		if (pfd[k].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
 			/* nginx let the connection go (its keepalive pool is full,
 			 * or it timed out): nothing more will come on it. */
@@ -271,7 +281,7 @@ static enum fcgi_state worker_read(struct held_conn *c, struct fcgi_parser *p,
     struct request *req, const struct route *table, size_t nroutes)
 {
 	long long deadline = clock_ms() + WORKER_IO_TIMEOUT_MS;
-	if (fcgi_read(c->fd, p, deadline) != FCGI_PARAMS_DONE)
+	if (fcgi_read(c->fd, p, &c->carry, deadline) != FCGI_PARAMS_DONE)
 		return p->state;
 	request_init(req, p->arena, p->envp, NULL, 0);
 	pipeline_route(req, table, nroutes);
@@ -280,7 +290,7 @@ static enum fcgi_state worker_read(struct held_conn *c, struct fcgi_parser *p,
 	req->body_too_large = clen > 0 && (unsigned long long)clen > pipeline_body_limit(req);
 	size_t expected = clen > 0 && !req->body_too_large ? (size_t)clen : 0;
 	fcgi_expect_body(p, expected);
-	if (fcgi_read(c->fd, p, deadline) != FCGI_REQUEST_DONE)
+	if (fcgi_read(c->fd, p, &c->carry, deadline) != FCGI_REQUEST_DONE)
 		return p->state;
 	if (expected > 0) {
 		req->body = p->body;
@@ -403,7 +413,7 @@ int worker_run(int listen_fd, const struct scoreboard *board, struct worker_slot
 	}
 	for (int i = 0; i < WORKER_MAX_CONNS; i++)
 		if (conns[i].fd >= 0)
-			close(conns[i].fd);
+			held_conn_close(&conns[i]);
 	arena_free(arena);
 	json_alloc_in(NULL);
 	log_batch(false);

@@ -87,13 +87,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * would also end a run paused (SIGSTOP) or starved of CPU. */
 	const long long deadline = LLONG_MAX;
 	struct fcgi_parser p;
+	struct fcgi_carry carry = { 0 };
 	fcgi_parser_init(&p, a);
 	size_t expected = 0;
 	for (int requests = 0; requests < 64; requests++) {
-		if (fcgi_read(sv[0], &p, deadline) == FCGI_PARAMS_DONE) {
+		if (fcgi_read(sv[0], &p, &carry, deadline) == FCGI_PARAMS_DONE) {
 			expected = fuzz_fcgi_params(a, &p);
 			fcgi_expect_body(&p, expected);
-			fcgi_read(sv[0], &p, deadline);
+			fcgi_read(sv[0], &p, &carry, deadline);
 		}
 		if (p.state == FCGI_REQUEST_DONE)
 			fcgi_write_response(sv[0], p.request_id, p.body, p.body_len, deadline);
@@ -105,6 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* The reads end with the input. */
 	FUZZ_ASSERT(p.state == FCGI_FAILED || p.state == FCGI_IDLE);
+	fcgi_carry_free(&carry);
 	close(sv[0]);
 	return 0;
 }

@@ -674,6 +674,30 @@ START_TEST(second_begin_request_on_one_connection)
 }
 END_TEST
 
+/* Requests sent back to back in one write: a read may take more than the
+ * first, and the rest is answered without the peer sending anything more,
+ * even when it hung up behind them. */
+START_TEST(requests_sent_back_to_back)
+{
+	for (int hang_up = 0; hang_up < 2; hang_up++) {
+		int fd = fcgi_connect();
+		struct bytes b = { 0 };
+		request(&b, 1, "GET", "/api/health", NULL);
+		request(&b, 2, "GET", "/api/nothing-here", NULL);
+		request(&b, 3, "GET", "/api/health", NULL);
+		send_all(fd, &b);
+		if (hang_up)
+			shutdown(fd, SHUT_WR);
+		struct reply r = read_reply(fd, 2000, 3);
+		ck_assert_int_eq(r.end_requests, 3);
+		ck_assert_uint_eq(r.end_id, 3);
+		ck_assert_int_eq(r.status, 200);
+		free(b.data);
+		close(fd);
+	}
+}
+END_TEST
+
 START_TEST(abort_mid_body)
 {
 	/* ABORT_REQUEST halfway through the body: END_REQUEST and no answer,
@@ -817,6 +841,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, names_without_values);
 	tcase_add_test(tc, ten_thousand_params);
 	tcase_add_test(tc, second_begin_request_on_one_connection);
+	tcase_add_test(tc, requests_sent_back_to_back);
 	tcase_add_test(tc, abort_mid_body);
 	tcase_add_test(tc, slow_senders_are_cut_off);
 	tcase_add_test(tc, a_client_that_never_reads);
