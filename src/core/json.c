@@ -166,7 +166,9 @@ static void out_string(struct json_out *o, const char *s)
 		case '\r': esc[1] = 'r'; break;
 		case '\t': esc[1] = 't'; break;
 		default:
-			memcpy(esc + 1, "u00", 3);
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
 			esc[4] = hex[*p >> 4];
 			esc[5] = hex[*p & 0xf];
 			n = 6;

@@ -432,7 +432,8 @@ enum fcgi_state fcgi_read(int fd, struct fcgi_parser *p, struct fcgi_carry *carr
 {
 	unsigned char buf[FCGI_READ_SIZE];
 	size_t have = carry->len, fed = 0;
-	memcpy(buf, carry->data, have);
+	if (have > 0)
+		memcpy(buf, carry->data, have);
 	fcgi_carry_free(carry);
 	for (;;) {
 		if (p->reply_len > 0) {
