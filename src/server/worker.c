@@ -203,12 +203,15 @@ static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *w
 	for (int k = 0; k < n; k++) {
 		struct held_conn *c = &conns[which[k]];
 		/* What was read past its last request is served before a
-		 * hangup is believed. */
+		 * hangup is believed. A peer that only stopped sending
+		 * (POLLRDHUP) may have sent requests before: the read finds
+		 * them, or the end, and closes the connection then. */
 		if (c->carry.len > 0)
 			pfd[k].revents = POLLIN;
-		if (pfd[k].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
-			/* nginx let the connection go (its keepalive pool is full,
-			 * or it timed out): nothing more will come on it. */
+		if (pfd[k].revents & (POLLHUP | POLLERR)) {
+			/* Gone both ways (nginx let the connection go: its
+			 * keepalive pool is full, or it timed out): nobody is
+			 * left to answer. */
 			held_conn_close(c);
 			continue;
 		}
