@@ -62,24 +62,6 @@ static void fail(struct fcgi_parser *p, const char *why)
 	p->error = why;
 }
 
-size_t fcgi_want(const struct fcgi_parser *p)
-{
-	if (!reading(p))
-		return 0;
-	/* Between requests, a BEGIN_REQUEST record and the next header: no
-	 * request ends sooner. */
-	if (p->state == FCGI_IDLE && p->header_len == 0)
-		return (size_t)3 * HEADER_LEN;
-	if (p->header_len < HEADER_LEN)
-		return HEADER_LEN - p->header_len;
-	/* Else the rest of the record and the next header, unless this record
-	 * may end the params, the body or the request: an empty record (with
-	 * padding), or the ABORT_REQUEST of the request. */
-	bool may_end = p->content_len == 0 ||
-	    (p->type == REC_ABORT_REQUEST && active(p) && p->id == p->request_id);
-	return p->content_left + p->padding_left + (may_end ? 0 : HEADER_LEN);
-}
-
 static void put_header(unsigned char *h, unsigned type, unsigned id, size_t content_len)
 {
 	h[0] = FCGI_VERSION_1;

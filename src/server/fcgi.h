@@ -65,16 +65,10 @@ struct fcgi_parser {
 
 void fcgi_parser_init(struct fcgi_parser *p, arena_t *a);
 
-/* How many bytes the parser can take without any of the next request
- * (between requests: 24, a BEGIN_REQUEST record and the next header; in
- * one, the rest of the record header, or of the record's content and
- * padding and the next header unless this record may end a stage); 0 once
- * it needs the caller (FCGI_PARAMS_DONE and after). */
-size_t fcgi_want(const struct fcgi_parser *p);
-
-/* Takes up to len bytes (at most what fcgi_want() asked for), stopping
- * early when a reply waits in p->reply or the parser needs the caller;
- * returns how many it took. */
+/* Takes up to len bytes, stopping early when a reply waits in p->reply
+ * or the parser needs the caller (the end of the params, of the request,
+ * or a failure): what is left belongs to what comes next. Returns how many
+ * it took. */
 size_t fcgi_feed(struct fcgi_parser *p, const unsigned char *data, size_t len);
 
 /* After FCGI_PARAMS_DONE: keep at most max bytes of the body (drop the
