@@ -73,6 +73,8 @@ static int spawn_worker(struct master *m, int idx)
 	s->ready = 0;
 	s->draining = 0;
 	s->busy_since_ms = 0;
+	s->asleep_since_ms = 0;
+	s->conns = 0;
 	s->route[0] = '\0';
 	s->requests = 0;
 	s->term_sent = 0;

@@ -31,6 +31,7 @@ struct worker_slot {
 	volatile sig_atomic_t draining;    /* leaving: serves its kept connections only */
 	volatile long long busy_since_ms;   /* 0: idle */
 	volatile sig_atomic_t conns;       /* FastCGI connections it holds */
+	volatile long long asleep_since_ms; /* in its wait for want of work; 0: not */
 	char route[96];
 	unsigned long long requests;
 };
@@ -42,9 +43,10 @@ struct scoreboard {
 /* Maps an anonymous shared region inherited by the workers, or NULL. */
 struct scoreboard *scoreboard_create(void);
 
-/* Whether a worker other than self, ready, not leaving and idle, holds
- * fewer than conns connections. */
+/* Whether a worker other than self, ready, not leaving, asleep for want
+ * of work since before asleep_before_ms, holds fewer than conns
+ * connections. */
 bool scoreboard_idle_worker_holds_fewer(const struct scoreboard *board,
-    const struct worker_slot *self, int conns);
+    const struct worker_slot *self, int conns, long long asleep_before_ms);
 
 #endif

@@ -760,6 +760,38 @@ static struct reply send_slowly(const struct bytes *b, int gap_ms)
 	return r;
 }
 
+/* nginx's kept connections spread over the pool: one opened while every
+ * worker sleeps goes to a worker holding none, so a request on it is
+ * answered while the worker holding the first is stuck in a request (in
+ * production a release waiting on Stripe; here a peer that stops after
+ * its BEGIN_REQUEST). Were the second connection left to whichever worker
+ * wakes first, it would land on the stuck one about once in three. */
+START_TEST(kept_connections_spread_over_the_pool)
+{
+	struct bytes health = { 0 }, stuck = { 0 };
+	request(&health, 1, "GET", "/api/health", NULL);
+	begin(&stuck, 1, RESPONDER);
+	for (int round = 0; round < 6; round++) {
+		int first = fcgi_connect();
+		send_all(first, &health);
+		ck_assert_int_eq(read_reply(first, 2000, 1).status, 200);
+		usleep(50000);
+		int second = fcgi_connect();
+		send_all(second, &health);
+		ck_assert_int_eq(read_reply(second, 2000, 1).status, 200);
+		send_all(first, &stuck);
+		usleep(50000);
+		send_all(second, &health);
+		ck_assert_msg(read_reply(second, 2000, 1).status == 200,
+		    "round %d: the second connection waited for the first one's worker", round);
+		close(first);
+		close(second);
+	}
+	free(health.data);
+	free(stuck.data);
+}
+END_TEST
+
 START_TEST(slow_senders_are_cut_off)
 {
 	/* A request a byte every 50 ms (about 30 s in all): the worker gives
@@ -843,6 +875,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, second_begin_request_on_one_connection);
 	tcase_add_test(tc, requests_sent_back_to_back);
 	tcase_add_test(tc, abort_mid_body);
+	tcase_add_test(tc, kept_connections_spread_over_the_pool);
 	tcase_add_test(tc, slow_senders_are_cut_off);
 	tcase_add_test(tc, a_client_that_never_reads);
 	suite_add_tcase(s, tc);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@
 #include "http/request.h"
 #include "http/response.h"
 #include "http/router.h"
+#include "server/scoreboard.h"
 #include "services/outbox.h"
 
 static struct config unit_cfg;
@@ -444,6 +446,34 @@ static int count_lines(const char *s)
 		n += *s == '\n';
 	return n;
 }
+
+/* A new connection is left only to a worker that has slept for want of
+ * work since before the given time and holds fewer: not to one between
+ * two requests (awake, or asleep only just), nor to itself, one leaving,
+ * or one not ready. */
+START_TEST(scoreboard_finds_a_worker_long_asleep)
+{
+	struct scoreboard *board = scoreboard_create();
+	ck_assert_ptr_nonnull(board);
+	struct worker_slot *self = &board->slots[0], *other = &board->slots[1];
+	self->pid = 100, self->ready = 1, self->conns = 2;
+	other->pid = 101, other->ready = 1, other->conns = 1;
+	ck_assert(!scoreboard_idle_worker_holds_fewer(board, self, 2, 1000));
+	other->asleep_since_ms = 999;
+	ck_assert(scoreboard_idle_worker_holds_fewer(board, self, 2, 1000));
+	ck_assert(!scoreboard_idle_worker_holds_fewer(board, self, 2, 999));
+	ck_assert(!scoreboard_idle_worker_holds_fewer(board, self, 1, 1000));
+	other->draining = 1;
+	ck_assert(!scoreboard_idle_worker_holds_fewer(board, self, 2, 1000));
+	other->draining = 0, other->ready = 0;
+	ck_assert(!scoreboard_idle_worker_holds_fewer(board, self, 2, 1000));
+	other->ready = 1, other->pid = 0;
+	ck_assert(!scoreboard_idle_worker_holds_fewer(board, self, 2, 1000));
+	other->pid = 101;
+	ck_assert(!scoreboard_idle_worker_holds_fewer(board, other, 2, 1000));
+	munmap(board, sizeof *board);
+}
+END_TEST
 
 /* Batched lines reach the log whole and in order: held until a flush, a
  * full batch, or a warning (which comes after them). */
@@ -1391,6 +1421,7 @@ static Suite *unit_suite(void)
 	tcase_add_checked_fixture(core, setup, teardown);
 	tcase_add_test(core, buf_has_a_hard_maximum);
 	tcase_add_test(core, log_batch_keeps_lines_whole_and_in_order);
+	tcase_add_test(core, scoreboard_finds_a_worker_long_asleep);
 	tcase_add_test(core, arena_reset_runs_deferred);
 	tcase_add_test(core, arena_reuses_chunks);
 	tcase_add_test(core, db_time_formats_epoch_seconds);
