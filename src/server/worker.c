@@ -86,9 +86,7 @@ static void worker_signals(sigset_t *wait_mask)
  * WORKER_ACCEPT_DEFER_MS; then it takes it itself, should that worker be
  * slow to. Under load workers sleep only between requests, for less, and
  * nothing is left: waking another worker for a connection this one could
- * serve now costs a context switch and the wait for a core (with a 10 ms
- * deferral to any worker between requests, lists at 32 connections went
- * from about 10 to 12 ms at p99 and lost a tenth of their throughput). */
+ * serve now costs a context switch and the wait for a core. */
 #define WORKER_MAX_CONNS 64
 #define WORKER_ACCEPT_DEFER_MS 10
 #define WORKER_ACCEPT_IDLE_MS 2
