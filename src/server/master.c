@@ -81,6 +81,8 @@ static int spawn_worker(struct master *m, int idx)
 	s->stop_reason = -1;
 	s->generation = m->generation;
 	s->spawned_ms = clock_ms();
+	if (m->sb->high <= idx)
+		m->sb->high = idx + 1;
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_error(LOGGER, "fork failed: %s", strerror(errno));

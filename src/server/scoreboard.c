@@ -20,7 +20,7 @@ struct scoreboard *scoreboard_create(void)
 bool scoreboard_idle_worker_holds_fewer(const struct scoreboard *board,
     const struct worker_slot *self, int conns, long long asleep_before_ms)
 {
-	for (int i = 0; i < SCOREBOARD_SLOTS; i++) {
+	for (int i = 0; i < board->high; i++) {
 		const struct worker_slot *s = &board->slots[i];
 		long long asleep = s->asleep_since_ms;
 		if (s != self && s->pid != 0 && s->ready && !s->draining &&

@@ -37,6 +37,10 @@ struct worker_slot {
 };
 
 struct scoreboard {
+	/* One past the highest slot the master ever gave a worker (it fills
+	 * the lowest free one): a worker looking for others reads as many
+	 * slots as the pool has had, not the whole board. */
+	volatile sig_atomic_t high;
 	struct worker_slot slots[SCOREBOARD_SLOTS];
 };
 

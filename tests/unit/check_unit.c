@@ -456,6 +456,7 @@ START_TEST(scoreboard_finds_a_worker_long_asleep)
 	struct scoreboard *board = scoreboard_create();
 	ck_assert_ptr_nonnull(board);
 	struct worker_slot *self = &board->slots[0], *other = &board->slots[1];
+	board->high = 2;
 	self->pid = 100, self->ready = 1, self->conns = 2;
 	other->pid = 101, other->ready = 1, other->conns = 1;
 	ck_assert(!scoreboard_idle_worker_holds_fewer(board, self, 2, 1000));
