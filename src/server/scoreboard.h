@@ -31,7 +31,7 @@ struct worker_slot {
 	volatile sig_atomic_t draining;    /* leaving: serves its kept connections only */
 	volatile long long busy_since_ms;   /* 0: idle */
 	volatile sig_atomic_t conns;       /* FastCGI connections it holds */
-	volatile long long asleep_since_ms; /* in its wait for want of work; 0: not */
+	volatile long long asleep_since_ms; /* waiting for work, until it took some; 0: not */
 	char route[96];
 	unsigned long long requests;
 };

@@ -156,7 +156,7 @@ static bool accept_deferred(const struct scoreboard *board, const struct worker_
  * database connection is watched in the same wait (db_idle_socket), so
  * that a server's goodbye is noticed there, not by one more poll before
  * each request's first statement. */
-static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *wait_mask,
+static int worker_pick(struct held_conn *conns, int listen_fd, const sigset_t *wait_mask,
     bool draining, int timeout_ms, const struct scoreboard *board, struct worker_slot *self)
 {
 	struct pollfd pfd[WORKER_MAX_CONNS + 2];
@@ -198,7 +198,6 @@ static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *w
 		struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
 		self->asleep_since_ms = clock_ms();
 		ready = ppoll(pfd, (nfds_t)nfds, timeout_ms >= 0 ? &ts : NULL, wait_mask);
-		self->asleep_since_ms = 0;
 	}
 	if (ready <= 0)
 		return -1;
@@ -243,6 +242,20 @@ static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *w
 	if (best >= 0)
 		conns[best].ready_round = 0;
 	return best;
+}
+
+/* worker_pick, with the worker shown asleep until it has taken work, not
+ * only until it wakes: woken by a new connection, it is still the idle
+ * worker holding fewer while it goes to accept, so that a worker holding
+ * more, woken by the same connection, leaves it alone. Cleared on waking,
+ * the mark let the other race it to accept4 and win about once in seventy
+ * (kept_connections_spread_over_the_pool under a parallel make check). */
+static int worker_wait(struct held_conn *conns, int listen_fd, const sigset_t *wait_mask,
+    bool draining, int timeout_ms, const struct scoreboard *board, struct worker_slot *self)
+{
+	int idx = worker_pick(conns, listen_fd, wait_mask, draining, timeout_ms, board, self);
+	self->asleep_since_ms = 0;
+	return idx;
 }
 
 /* A worker leaving (SIGTERM, recycling) keeps serving the connections it
