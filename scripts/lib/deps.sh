@@ -9,6 +9,7 @@ GALA_PACKAGES=(
     libsodium-dev libssl-dev check
     postgresql pgbouncer nginx openssl curl                         # the local stack
     python3-aiosmtpd                                                # SMTP sink (tests/fakes)
+    python3-stripe                                                  # the Stripe fake's tests check its signatures with it
     chromium                                                        # the docs page's test
     wrk                                                             # bench/run
     prometheus                                                      # promtool checks /metrics and the alert rules
