@@ -86,7 +86,7 @@ static const struct setting settings[] = {
 	  "a worker busy longer than this on one request is killed and replaced" },
 	{ "LISTEN", SET_STRING, OFF(listen), "unix:/run/gala/fcgi.sock", 0, 0,
 	  "unix:PATH or HOST:PORT, when not socket-activated by systemd" },
-	{ "MAX_REQUESTS_PER_WORKER", SET_INT, OFF(max_requests_per_worker), "100000", 0, INT_MAX,
+	{ "MAX_REQUESTS_PER_WORKER", SET_INT, OFF(max_requests_per_worker), "1000000", 0, INT_MAX,
 	  "a worker is recycled after this many requests (0: never)" },
 	{ "SMTP_URL", SET_STRING, OFF(smtp_url), NULL, 0, 0,
 	  "smtps://host:port, or smtp://host:port (STARTTLS, required with SMTP_USERNAME)" },
